@@ -1,0 +1,1 @@
+"""inferq: asynchronous ML inference workers over Apache Kafka."""

@@ -1,0 +1,1 @@
+"""Route policy, the live route table and the router service."""

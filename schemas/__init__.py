@@ -1,0 +1,1 @@
+"""The wire contract: Open Inference Protocol bodies, Kafka headers, topics. Pure."""

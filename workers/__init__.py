@@ -1,0 +1,1 @@
+"""Model repository, batching, the worker service, pools and scaling."""
