@@ -1,0 +1,30 @@
+"""The `inferq` command: one subcommand per component."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from workers import cli as worker_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used by tests that check documented commands exist)."""
+    parser = argparse.ArgumentParser(
+        prog="inferq",
+        description="Asynchronous ML inference workers over Apache Kafka.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    worker_cli.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `inferq` command line."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

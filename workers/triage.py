@@ -1,0 +1,116 @@
+"""Per-record decisions before inference, pure: a record becomes a `Job` for the model or a `Rejected`.
+
+Everything a worker can refuse without calling the model is decided here, from
+plain values and the wall clock passed in: undecodable headers or bodies,
+forbidden reply topics, requests that do not fit the model, expired deadlines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable
+from dataclasses import dataclass
+
+from inferq.transport import Record
+from schemas.codec import Limits, decode_request
+from schemas.errors import ErrorCode, SchemaError
+from schemas.headers import RequestMeta, parse_meta
+from schemas.messages import InferenceRequest
+from schemas.topics import reply_allowed
+from workers.repository import ModelSpec, check_request
+
+BINARY_OUTPUT = "binary_data_output"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A valid request, ready to be stacked with others that share its `stack_key`."""
+
+    record: Record
+    meta: RequestMeta
+    request: InferenceRequest
+    reply_to: str
+    correlation_id: str
+    stack_key: Hashable
+    rows: int
+    binary_reply: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A request answered with an error reply (and a DLQ record) without calling the model."""
+
+    record: Record
+    reply_to: str
+    correlation_id: str
+    request_id: str
+    code: ErrorCode
+    message: str
+    shadow: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TriageRules:
+    """What a worker accepts: its model, where it may reply, how big a body may be."""
+
+    spec: ModelSpec
+    default_reply_topic: str
+    reply_allow_list: Collection[str]
+    limits: Limits
+
+
+def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  # noqa: PLR0911 - one return per refusal reads as the checklist it is
+    """Decide what happens to one record; never raises for bad input."""
+    try:
+        meta = parse_meta(record.headers)
+    except SchemaError as exc:
+        return Rejected(record, rules.default_reply_topic, "", "", exc.code, str(exc), shadow=False)
+    cid = meta.correlation_id or ""
+    requested = meta.reply_to or rules.default_reply_topic
+    # A forbidden reply topic is never written to: the refusal goes to the default topic.
+    forbidden = not reply_allowed(requested, rules.reply_allow_list)
+    reply_to = rules.default_reply_topic if forbidden else requested
+    shadow = meta.shadow
+    if record.value is None:
+        return Rejected(record, reply_to, cid, cid, ErrorCode.INVALID_REQUEST, "record has no value", shadow)
+    try:
+        request = decode_request(
+            record.value,
+            content_type=meta.content_type,
+            header_length=meta.header_length,
+            limits=rules.limits,
+        )
+    except SchemaError as exc:
+        code, message = _forbidden(requested) if forbidden else (exc.code, str(exc))
+        return Rejected(record, reply_to, cid, cid, code, message, shadow)
+    cid = cid or request.id
+    request_id = request.id or cid
+    if forbidden:
+        return Rejected(record, reply_to, cid, request_id, *_forbidden(requested), shadow)
+    try:
+        check_request(rules.spec, request)
+    except SchemaError as exc:
+        return Rejected(record, reply_to, cid, request_id, exc.code, str(exc), shadow)
+    if meta.deadline_ms is not None and now_ms > meta.deadline_ms:
+        message = f"deadline {meta.deadline_ms} passed before inference (now {now_ms})"
+        return Rejected(record, reply_to, cid, request_id, ErrorCode.DEADLINE_EXCEEDED, message, shadow)
+    parameters = request.parameters or {}
+    return Job(
+        record=record,
+        meta=meta,
+        request=request,
+        reply_to=reply_to,
+        correlation_id=cid,
+        stack_key=stack_key(request),
+        rows=request.inputs[0].shape[0] if request.inputs[0].shape else 1,
+        binary_reply=bool(parameters.get(BINARY_OUTPUT, False)) or meta.header_length is not None,
+    )
+
+
+def stack_key(request: InferenceRequest) -> Hashable:
+    """Requests with equal keys can be concatenated along the batch dimension into one call."""
+    inputs = tuple(sorted((t.name, t.datatype, t.shape[1:]) for t in request.inputs))
+    return (inputs, request.outputs)
+
+
+def _forbidden(topic: str) -> tuple[ErrorCode, str]:
+    return ErrorCode.REPLY_TOPIC_FORBIDDEN, f"reply topic {topic!r} is not on the allow-list"
