@@ -1,0 +1,606 @@
+"""Apache Kafka (KRaft) on loopback from Maven Central jars: no Docker, no tarball.
+
+The jars come from `mvn dependency:copy-dependencies` over this folder's pom
+into `.cache/kafka/libs` (once; a marker records the pom they came from). Each
+node is a combined broker+controller JVM on free loopback ports, with its
+config, data, log and pid file under `<state-dir>/node-<id>/` and the cluster
+layout in `<state-dir>/state.json`, so a later invocation can stop what an
+earlier one started.
+
+CLI::
+
+    python compose/kafka-local/kafkalocal.py up [--nodes 1|3] [--state-dir DIR]
+    python compose/kafka-local/kafkalocal.py down | status | fetch
+    python compose/kafka-local/kafkalocal.py kill|stop|restart NODE_ID
+
+`up` prints the bootstrap address once every node answers a metadata request;
+with `KAFKA_BOOTSTRAP_SERVERS` set it starts nothing and prints that instead.
+Importable as `kafkalocal` (tests put this folder on sys.path): `LocalKafka`.
+Standard library only, so it runs before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+POM = HERE / "pom.xml"
+LOG4J_CONFIG = HERE / "log4j2.properties"
+CACHE = REPO_ROOT / ".cache" / "kafka"
+LIBS = CACHE / "libs"
+DEFAULT_STATE_DIR = CACHE / "run"
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 30.0
+
+# Small-footprint JVM: the machine has two cores shared by everything else.
+JVM_OPTS = (
+    "-Xms128m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",
+    "-XX:CICompilerCount=2",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+)
+# `StorageTool format` lives for a second: the C1 compiler alone starts fastest.
+TOOL_JVM_OPTS = ("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
+
+_MARKER = ".complete"
+_LOG_TAIL_LINES = 40
+
+# Brokers started by this process, so that their exit status is reaped (a killed
+# child would otherwise linger as a zombie that still looks alive) and so that
+# the Popen objects are not collected while the JVM runs.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class KafkaLocalError(Exception):
+    """The local cluster could not be fetched, started or stopped."""
+
+    retriable = False
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One combined broker+controller: its id and loopback ports."""
+
+    node_id: int
+    port: int
+    controller_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """What `up` started: enough for another process to find and stop it."""
+
+    cluster_id: str
+    nodes: tuple[Node, ...]
+
+    @property
+    def bootstrap(self) -> str:
+        """`host:port[,host:port...]` of every broker listener."""
+        return ",".join(f"{HOST}:{n.port}" for n in self.nodes)
+
+
+# --- pure: configuration --------------------------------------------------------------------
+
+
+def server_properties(node: Node, nodes: Sequence[Node], data_dir: Path) -> str:
+    """The KRaft `server.properties` of `node` in a cluster of `nodes`.
+
+    Internal topics are replicated to every node, up to 3; with 3 or more
+    nodes `min.insync.replicas` is 2, so one node may die without refusing
+    `acks=all` writes.
+    """
+    replicas = min(len(nodes), 3)
+    min_isr = 2 if replicas >= 3 else 1
+    voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in nodes)
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{HOST}:{node.port},CONTROLLER://{HOST}:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{node.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": str(min_isr),
+        "offsets.topic.replication.factor": str(replicas),
+        # 50 partitions (the default) is most of a small cluster's start-up work.
+        "offsets.topic.num.partitions": "8",
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min_isr),
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": str(min_isr),
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        # A killed node is fenced and its partitions move after this, not after 9 s.
+        "broker.session.timeout.ms": "4000",
+        "broker.heartbeat.interval.ms": "1000",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "num.recovery.threads.per.data.dir": "1",
+        "log.segment.bytes": str(16 * 1024 * 1024),
+        "log.retention.hours": "4",
+        "log.retention.bytes": str(256 * 1024 * 1024),
+    }
+    return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+def new_cluster_id(raw: bytes) -> str:
+    """Kafka's base64 form of a 16-byte UUID, like `kafka-storage random-uuid`."""
+    if len(raw) != 16:
+        raise ValueError(f"a cluster id needs 16 bytes, got {len(raw)}")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def state_to_json(state: ClusterState) -> str:
+    """The state file's content."""
+    nodes = [
+        {"node_id": n.node_id, "port": n.port, "controller_port": n.controller_port} for n in state.nodes
+    ]
+    return json.dumps({"cluster_id": state.cluster_id, "nodes": nodes}, indent=2)
+
+
+def state_from_json(text: str) -> ClusterState:
+    """Parse what `state_to_json` wrote."""
+    raw = json.loads(text)
+    nodes = tuple(Node(int(n["node_id"]), int(n["port"]), int(n["controller_port"])) for n in raw["nodes"])
+    return ClusterState(cluster_id=str(raw["cluster_id"]), nodes=nodes)
+
+
+# --- jars -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_jars(libs: Path = LIBS, pom: Path = POM) -> Path:
+    """The broker's classpath folder, fetched with Maven unless it already matches `pom`.
+
+    Concurrent callers serialise on a lock file; the jars are copied into a
+    fresh folder that replaces `libs` only once Maven succeeded.
+    """
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    marker = libs / _MARKER
+    if marker.is_file() and marker.read_text().strip() == digest:
+        return libs
+    with _file_lock(libs.parent / "libs.lock"):
+        if marker.is_file() and marker.read_text().strip() == digest:
+            return libs
+        partial = libs.parent / f"libs.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        cmd = [
+            "mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={partial}", "-DincludeScope=runtime",
+        ]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            output = (done.stdout + done.stderr).strip()
+            raise KafkaLocalError(f"mvn failed ({done.returncode}):\n{_tail(output)}")
+        (partial / _MARKER).write_text(digest + "\n")
+        if libs.exists():
+            stale = libs.parent / f"libs.stale-{os.getpid()}"
+            libs.rename(stale)
+            partial.rename(libs)
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            partial.rename(libs)
+    return libs
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        return _tail(path.read_text(errors="replace"))
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _free_ports(count: int) -> list[int]:
+    # Hold every socket until all are bound so that the ports are distinct.
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _is_running(pid: int, marker: str) -> bool:
+    """Whether `pid` is a live (non-zombie) process whose command line contains `marker`."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name, which may hold spaces.
+    if stat.rsplit(")", 1)[1].split()[0] == "Z":
+        return False
+    # A recycled pid belongs to someone else: never signal it.
+    return marker in _cmdline(pid)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _wait_gone(pids: dict[int, str], timeout_s: float) -> dict[int, str]:
+    """Wait until the processes exit; return those still running after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    alive = {pid: marker for pid, marker in pids.items() if _is_running(pid, marker)}
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = {pid: marker for pid, marker in alive.items() if _is_running(pid, marker)}
+    return alive
+
+
+def _terminate(pids: dict[int, str], timeout_s: float) -> None:
+    """SIGTERM, wait up to `timeout_s`, then SIGKILL whatever is left."""
+    for pid, marker in pids.items():
+        if _is_running(pid, marker):
+            _signal(pid, signal.SIGTERM)
+    left = _wait_gone(pids, timeout_s)
+    for pid in left:
+        _signal(pid, signal.SIGKILL)
+    if _wait_gone(left, 10.0):
+        raise KafkaLocalError(f"processes survived SIGKILL: {sorted(left)}")
+
+
+# --- readiness: one Metadata request in Kafka's wire protocol -------------------------------
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise ConnectionError("broker closed the connection")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def metadata_broker_ids(host: str, port: int, timeout_s: float = 2.0) -> frozenset[int]:
+    """Ids of the brokers that `host:port` reports as live (Metadata v1, no topics).
+
+    Raises OSError while the broker does not answer.
+    """
+    client_id = b"kafkalocal"
+    # Header v1 (api key 3 = Metadata, version 1, correlation id, client id), then an
+    # empty topic array: in v1 that asks for brokers only.
+    request = struct.pack(">hhih", 3, 1, 1, len(client_id)) + client_id + struct.pack(">i", 0)
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(struct.pack(">i", len(request)) + request)
+        (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+        body = _recv_exact(sock, size)
+    offset = 4  # correlation id
+    (count,) = struct.unpack_from(">i", body, offset)
+    offset += 4
+    ids = set()
+    for _ in range(count):
+        node_id, host_len = struct.unpack_from(">ih", body, offset)
+        offset += 6 + host_len + 4  # node id, host, port
+        (rack_len,) = struct.unpack_from(">h", body, offset)
+        offset += 2 + max(rack_len, 0)
+        ids.add(node_id)
+    return frozenset(ids)
+
+
+# --- the cluster ----------------------------------------------------------------------------
+
+
+class LocalKafka:
+    """A KRaft cluster of 1 or 3 nodes on loopback, described by files under `state_dir`."""
+
+    def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, libs: Path = LIBS) -> None:
+        self.state_dir = state_dir.resolve()
+        self.libs = libs
+
+    @property
+    def _state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    def _node_dir(self, node_id: int) -> Path:
+        return self.state_dir / f"node-{node_id}"
+
+    def _config(self, node_id: int) -> Path:
+        return self._node_dir(node_id) / "server.properties"
+
+    def _log(self, node_id: int) -> Path:
+        return self._node_dir(node_id) / "server.log"
+
+    def _pid_file(self, node_id: int) -> Path:
+        return self._node_dir(node_id) / "pid"
+
+    def state(self) -> ClusterState | None:
+        """The running (or crashed) cluster's layout, or None when nothing was started."""
+        try:
+            return state_from_json(self._state_file.read_text())
+        except FileNotFoundError:
+            return None
+
+    def _require_state(self) -> ClusterState:
+        state = self.state()
+        if state is None:
+            raise KafkaLocalError(f"no cluster in {self.state_dir}: run `up` first")
+        return state
+
+    def _node(self, node_id: int) -> Node:
+        for node in self._require_state().nodes:
+            if node.node_id == node_id:
+                return node
+        raise KafkaLocalError(f"no node {node_id} in {self.state_dir}")
+
+    @property
+    def bootstrap(self) -> str:
+        """Bootstrap address of the started cluster."""
+        return self._require_state().bootstrap
+
+    def pid(self, node_id: int) -> int | None:
+        """Pid of the node's JVM if it is running."""
+        try:
+            pid = int(self._pid_file(node_id).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _is_running(pid, str(self._config(node_id))) else None
+
+    def status(self) -> dict[int, int | None]:
+        """Node id -> pid of its running JVM, or None when it is down."""
+        state = self.state()
+        if state is None:
+            return {}
+        return {n.node_id: self.pid(n.node_id) for n in state.nodes}
+
+    def up(self, nodes: int = 1, timeout_s: float = READY_TIMEOUT_S) -> str:
+        """Start a cluster of `nodes` and return its bootstrap address once it serves metadata.
+
+        Idempotent: a cluster already running in `state_dir` is reused as it is.
+        """
+        if nodes not in (1, 3):
+            raise KafkaLocalError(f"nodes must be 1 or 3, got {nodes}")
+        state = self.state()
+        if state is not None:
+            if len(state.nodes) == nodes and all(self.status().values()):
+                return state.bootstrap
+            self.down()
+        libs = ensure_jars(self.libs)
+        ports = _free_ports(2 * nodes)
+        layout = tuple(Node(i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(nodes))
+        raw = secrets.token_bytes(16)
+        while new_cluster_id(raw).startswith("-"):  # Kafka avoids ids that look like flags
+            raw = secrets.token_bytes(16)
+        state = ClusterState(cluster_id=new_cluster_id(raw), nodes=layout)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_file.write_text(state_to_json(state))
+        for node in layout:
+            node_dir = self._node_dir(node.node_id)
+            shutil.rmtree(node_dir, ignore_errors=True)
+            node_dir.mkdir(parents=True)
+            props = server_properties(node, layout, node_dir / "data")
+            self._config(node.node_id).write_text(props)
+        self._format(state, libs)
+        try:
+            for node in layout:
+                self._spawn(node.node_id, libs)
+            self._wait_ready(state, {n.node_id for n in layout}, timeout_s)
+        except BaseException:
+            self.down()
+            raise
+        return state.bootstrap
+
+    def _format(self, state: ClusterState, libs: Path) -> None:
+        procs = {}
+        for node in state.nodes:
+            cmd = [
+                "java", *TOOL_JVM_OPTS, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+                "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
+                "-t", state.cluster_id, "-c", str(self._config(node.node_id)),
+            ]  # fmt: skip
+            # All nodes at once: each format is a JVM start, mostly waiting on class loading.
+            procs[node.node_id] = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+        failures = []
+        for node_id, proc in procs.items():
+            output, _ = proc.communicate(timeout=READY_TIMEOUT_S)
+            if proc.returncode != 0:
+                failures.append(f"node {node_id}: {_tail(output.decode(errors='replace'))}")
+        if failures:
+            raise KafkaLocalError("formatting storage failed:\n" + "\n".join(failures))
+
+    def _spawn(self, node_id: int, libs: Path) -> None:
+        node_dir = self._node_dir(node_id)
+        cmd = [
+            "java", *JVM_OPTS,
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={node_dir}",
+            "-cp", f"{libs}/*", "kafka.Kafka", str(self._config(node_id)),
+        ]  # fmt: skip
+        with self._log(node_id).open("ab") as log:
+            # A session of its own: a terminal's Ctrl-C reaches the caller, which stops the
+            # brokers in order, instead of killing them behind its back.
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=node_dir,
+                start_new_session=True,
+            )
+        _CHILDREN[proc.pid] = proc
+        self._pid_file(node_id).write_text(f"{proc.pid}\n")
+
+    def _wait_ready(self, state: ClusterState, node_ids: set[int], timeout_s: float) -> None:
+        """Wait until each node in `node_ids` answers metadata listing every node of the cluster."""
+        expected = frozenset(n.node_id for n in state.nodes)
+        deadline = time.monotonic() + timeout_s
+        pending = set(node_ids)
+        last_error = "no answer yet"
+        while pending:
+            for node_id in sorted(pending):
+                if self.pid(node_id) is None:
+                    raise KafkaLocalError(
+                        f"kafka node {node_id} exited during start-up; log tail:\n"
+                        f"{_log_tail(self._log(node_id))}"
+                    )
+                try:
+                    live = metadata_broker_ids(HOST, self._node(node_id).port)
+                except OSError as exc:
+                    last_error = f"{type(exc).__name__}: {exc}"
+                    continue
+                if live >= expected:
+                    pending.discard(node_id)
+                else:
+                    last_error = f"node {node_id} sees brokers {sorted(live)}"
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                node_id = min(pending)
+                raise KafkaLocalError(
+                    f"kafka node {node_id} not ready after {timeout_s:.0f}s ({last_error}); "
+                    f"log tail:\n{_log_tail(self._log(node_id))}"
+                )
+            time.sleep(0.25)
+
+    def down(self) -> None:
+        """Stop every node (SIGTERM, then SIGKILL) and remove the data; leaves the logs."""
+        state = self.state()
+        if state is None:
+            return
+        pids = {}
+        for node in state.nodes:
+            pid = self.pid(node.node_id)
+            if pid is not None:
+                pids[pid] = str(self._config(node.node_id))
+        # The data is thrown away, so no node needs to wait for a clean controlled shutdown.
+        _terminate(pids, timeout_s=10.0)
+        for node in state.nodes:
+            shutil.rmtree(self._node_dir(node.node_id) / "data", ignore_errors=True)
+            self._pid_file(node.node_id).unlink(missing_ok=True)
+        self._state_file.unlink(missing_ok=True)
+
+    def stop(self, node_id: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop one node cleanly (controlled shutdown), SIGKILL after `timeout_s`."""
+        self._node(node_id)
+        pid = self.pid(node_id)
+        if pid is not None:
+            _terminate({pid: str(self._config(node_id))}, timeout_s)
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL one node, as a crash would, and wait until it is gone."""
+        self._node(node_id)
+        pid = self.pid(node_id)
+        if pid is not None:
+            _terminate({pid: str(self._config(node_id))}, timeout_s=0.0)
+
+    def restart(self, node_id: int, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Start one stopped or killed node on its old ports and data; stop it first if running."""
+        state = self._require_state()
+        self.stop(node_id)
+        self._spawn(node_id, ensure_jars(self.libs))
+        self._wait_ready(state, {node_id}, timeout_s)
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(prog="kafkalocal", description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start a cluster and print its bootstrap address")
+    up.add_argument("--nodes", type=int, choices=(1, 3), default=1)
+    up.add_argument("--timeout", type=float, default=READY_TIMEOUT_S)
+    commands.add_parser("down", help="stop every node and remove the data")
+    commands.add_parser("status", help="print node ids and pids as JSON")
+    commands.add_parser("fetch", help="fetch the broker's jars with Maven")
+    for name, text in (
+        ("kill", "SIGKILL one node"),
+        ("stop", "stop one node cleanly"),
+        ("restart", "start one node again"),
+    ):
+        commands.add_parser(name, help=text).add_argument("node_id", type=int)
+    # Accept --state-dir after the command too, as in `up --state-dir DIR`.
+    for sub in commands.choices.values():
+        sub.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    cluster = LocalKafka(args.state_dir)
+    try:
+        if args.command == "up":
+            external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+            print(external or cluster.up(args.nodes, args.timeout))  # noqa: T201 - the CLI's output
+        elif args.command == "down":
+            cluster.down()
+        elif args.command == "status":
+            status = {str(k): v for k, v in cluster.status().items()}
+            print(json.dumps(status))  # noqa: T201 - the CLI's output
+        elif args.command == "fetch":
+            print(ensure_jars(cluster.libs))  # noqa: T201 - the CLI's output
+        elif args.command == "kill":
+            cluster.kill(args.node_id)
+        elif args.command == "stop":
+            cluster.stop(args.node_id)
+        else:
+            cluster.restart(args.node_id)
+    except KafkaLocalError as exc:
+        print(f"kafkalocal: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error report
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
