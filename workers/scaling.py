@@ -187,15 +187,16 @@ def decide(
 ) -> tuple[ScaleDecision, History]:
     """One scaler tick for a model version: bounded recommendation, then stabilization.
 
-    As in the HPA, a stabilized value never grows the pool beyond what this
-    tick recommends: a scale-down is held at ``min(current, highest in
-    window)`` so an old, higher recommendation cannot scale up again.
+    As in the HPA, a held scale-down never grows the pool: it is held at
+    ``min(current, highest in window)``, so an old, higher recommendation
+    cannot scale up again, and never above ``max_replicas`` (a lowered maximum
+    applies at once, as the HPA clamps after stabilizing).
     """
     raw, recommended, reason = _bounded(lag, partitions, current, policy)
     stabilized, history = stabilize(history, now, recommended, policy.scale_down_stabilization_s)
     desired = recommended
     if recommended < current:
-        desired = min(current, stabilized)
+        desired = min(current, stabilized, policy.max_replicas)
         if desired != recommended:
             reason = Reason.STABILIZING
     decision = ScaleDecision(

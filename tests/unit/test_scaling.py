@@ -178,6 +178,13 @@ def test_stale_high_recommendation_never_scales_up() -> None:
     assert decision.reason is Reason.STABILIZING
 
 
+def test_lowered_max_applies_at_once_despite_window() -> None:
+    decision, _ = decide(
+        "m", "1", lag=0, partitions=8, current=6, policy=policy(max_replicas=3), history=((0.0, 6),), now=1.0
+    )
+    assert decision.desired == 3
+
+
 def test_scale_up_inside_window_is_immediate_and_capped() -> None:
     p = policy(max_scale_up_step=2)
     decision, history = decide(
