@@ -30,6 +30,7 @@ import numpy as np
 import structlog
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from inferq.deadletter import Rejected, dlq_record, error_reply_record
 from inferq.transport import Consumer, OutRecord, Producer, Record
 from schemas.codec import Limits
 from schemas.errors import ErrorCode
@@ -38,10 +39,10 @@ from schemas.tensors import Tensor, datatype_of
 from schemas.topics import work_topic, worker_group
 from workers.batching import BatchPolicy, flush_wait_s, plan_calls, row_bounds, run_isolating, should_flush
 from workers.metrics import WorkerMetrics
-from workers.replies import Timing, dlq_record, error_reply_record, reply_record
+from workers.replies import Timing, reply_record
 from workers.session import Model
 from workers.settings import WorkerSettings
-from workers.triage import Job, Rejected, TriageRules, triage
+from workers.triage import Job, TriageRules, triage
 
 log = structlog.get_logger(__name__)
 

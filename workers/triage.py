@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 
+from inferq.deadletter import Rejected
 from inferq.transport import Record
 from schemas.codec import Limits, decode_request
 from schemas.errors import ErrorCode, SchemaError
@@ -33,19 +34,6 @@ class Job:
     stack_key: Hashable
     rows: int
     binary_reply: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A request answered with an error reply (and a DLQ record) without calling the model."""
-
-    record: Record
-    reply_to: str
-    correlation_id: str
-    request_id: str
-    code: ErrorCode
-    message: str
-    shadow: bool
 
 
 @dataclass(frozen=True, slots=True)
