@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 _METADATA_WAIT_S = 10.0
 _POLL_MS = 1000
+_ERROR_BACKOFF_S = 0.5
 
 
 class RouteTableFailedError(RouteError):
@@ -116,6 +117,8 @@ class RouteTableFollower:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
+        # Waiters wake up and see that the follower is not running.
+        self._notify()
 
     async def wait_caught_up(self) -> None:
         """Return once every record that existed at `start` has been applied."""
@@ -129,6 +132,8 @@ class RouteTableFollower:
                 return self._table
             if self._failure is not None:
                 raise RouteTableFailedError(f"route table follower failed: {self._failure!r}")
+            if self._task is None:
+                raise RouteTableFailedError("route table follower is not running")
             await changed.wait()
 
     async def _follow(self, consumer: AIOKafkaConsumer, end_offsets: Mapping[TopicPartition, int]) -> None:
@@ -141,8 +146,9 @@ class RouteTableFollower:
                     batches = await consumer.getmany(timeout_ms=_POLL_MS)
                 except KafkaError as e:
                     # aiokafka retries retriable fetch errors itself; anything surfacing here is logged,
-                    # and the next fetch tries again from the same position.
+                    # and the next fetch, after a pause, tries again from the same position.
                     log.warning("route_fetch_failed", topic=self._topic, error=repr(e))
+                    await asyncio.sleep(_ERROR_BACKOFF_S)
                     continue
                 before = self._table
                 for records in batches.values():
