@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import numpy as np
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from inferq.transport import KafkaSettings, ensure_topics
+from inferq.transport import KafkaSettings, ensure_topics, partitions_of
 from schemas import headers as h
 from schemas.codec import decode_reply, encode_request
 from schemas.errors import ErrorCode
@@ -130,7 +129,10 @@ class InferqClient:
         await ensure_topics(self._settings, {self._reply_topic: 8, self._request_topic: 8})
         await self._producer.start()
         await self._consumer.start()
-        partitions = await self._wait_for_partitions()
+        partitions = [
+            TopicPartition(self._reply_topic, p)
+            for p in await partitions_of(self._settings, self._reply_topic)
+        ]
         self._consumer.assign(partitions)
         await self._consumer.seek_to_end(*partitions)
         for tp in partitions:
@@ -232,17 +234,6 @@ class InferqClient:
         if isinstance(reply, ErrorReply):
             raise InferenceError(reply, correlation_id)
         return Reply(reply, _text(headers.get(h.MODEL_VERSION)) or reply.model_version, headers)
-
-    async def _wait_for_partitions(self) -> list[TopicPartition]:
-        deadline = time.monotonic() + 30
-        while True:
-            parts = self._consumer.partitions_for_topic(self._reply_topic)
-            if parts:
-                return [TopicPartition(self._reply_topic, p) for p in sorted(parts)]
-            if time.monotonic() > deadline:
-                raise ClientError(f"reply topic {self._reply_topic!r} has no partitions")
-            # Metadata for a just-created topic arrives asynchronously; ask again.
-            await self._consumer.topics()
 
     async def _read_replies(self) -> None:
         while True:

@@ -193,6 +193,23 @@ class Consumer:
         if offsets:
             await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
 
+    async def rewind(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Seek the assigned ones among `partitions` back to their committed offset (else the beginning).
+
+        For records fetched across a rebalance and dropped: they are read again
+        from the last commit, whichever side of the rebalance they came from.
+        """
+        assigned = self._consumer.assignment()
+        for topic, partition in set(partitions):
+            tp = TopicPartition(topic, partition)
+            if tp not in assigned:
+                continue
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+
     def assignment(self) -> frozenset[tuple[str, int]]:
         """Partitions currently assigned to this member."""
         return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
@@ -201,6 +218,19 @@ class Consumer:
     def raw(self) -> AIOKafkaConsumer:
         """The underlying client, for transactions in the exactly-once mode."""
         return self._consumer
+
+
+async def partitions_of(settings: KafkaSettings, topic: str) -> list[int]:
+    """The partition numbers of `topic`, sorted; empty when it does not exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0:
+        return []
+    return sorted(p["partition"] for p in described["partitions"])
 
 
 class TopicCreationError(Exception):

@@ -8,8 +8,8 @@ both:
   triages each record (decode, validate, deadline) on the event loop;
 - the *executor* runs onnxruntime in a thread (it releases the GIL), isolates
   failing requests by bisection, and hands reply/DLQ records to the producer;
-- the *committer* waits, batch after batch in order, until every record of a
-  batch is acknowledged, then commits the batch's offsets.
+- the committer (`inferq.committer`) waits, batch after batch in order, until
+  every record of a batch is acknowledged, then commits the batch's offsets.
 
 Offsets are committed only after every reply and DLQ record of their batch is
 acknowledged (at-least-once). On a rebalance the pipeline drains and commits
@@ -24,12 +24,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import structlog
-from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from inferq.committer import AckCommitter
 from inferq.deadletter import Rejected, dlq_record, error_reply_record
 from inferq.transport import Consumer, OutRecord, Producer, Record
 from schemas.codec import Limits
@@ -65,16 +64,6 @@ class _CallResult:
     started: float
     seconds: float
     rows: int
-
-
-@dataclass(slots=True)
-class _Ack:
-    done: Any  # awaitable completing when every record of the batch is acknowledged
-    offsets: dict[tuple[str, int], int]
-    timestamps_ms: list[int]
-    answered: int
-    shadowed: int
-    count: int
 
 
 @dataclass(slots=True)
@@ -122,7 +111,7 @@ class WorkerService:
         self._producer = Producer(settings.kafka, client_id=client_id)
         self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self._to_execute: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=1)
-        self._to_commit: asyncio.Queue[_Ack | None] = asyncio.Queue(maxsize=4)
+        self._committer = AckCommitter(self._consumer)
         self._dispatch = asyncio.Lock()
         self._state = _State()
         self._log = log.bind(model=settings.model, version=settings.version)
@@ -137,7 +126,7 @@ class WorkerService:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._batcher(stop))
                     tasks.create_task(self._executor())
-                    tasks.create_task(self._committer())
+                    tasks.create_task(self._committer.run())
                 self._log.info("worker_drained")
             finally:
                 await self._consumer.stop()
@@ -165,10 +154,12 @@ class WorkerService:
                 max_records=max(1, policy.max_batch_size - len(pending)),
                 timeout_ms=int(wait * 1000),
             )
-            if records and epoch == state.epoch:
+            if records and epoch != state.epoch:
+                # Fetched across a rebalance: drop them and read again from the last commit.
+                await self._consumer.rewind((r.topic, r.partition) for r in records)
+            elif records:
                 now = self._clock()
                 state.pending.extend((r, now) for r in records)
-            # Records fetched across a rebalance are dropped: the new owner reads them from the commit.
         while self._state.pending:
             await self._dispatch_pending(limit=policy.max_batch_size)
         await self._to_execute.put(None)
@@ -197,12 +188,14 @@ class WorkerService:
 
     async def _on_revoked(self, revoked: frozenset[tuple[str, int]]) -> None:
         """Before partitions move: drop what was not dispatched, finish and commit what was."""
+        if not revoked:
+            return
         async with self._dispatch:
             self._state.epoch += 1
             pending = self._state.pending
             pending[:] = [(r, t) for r, t in pending if (r.topic, r.partition) not in revoked]
             await self._to_execute.join()
-            await self._to_commit.join()
+            await self._committer.drain()
         self._log.info("partitions_revoked_drained", partitions=len(revoked))
 
     # -- executor --------------------------------------------------------------------------------
@@ -213,7 +206,7 @@ class WorkerService:
             batch = await self._to_execute.get()
             try:
                 if batch is None:
-                    await self._to_commit.put(None)
+                    await self._committer.close()
                     return
                 calls = await loop.run_in_executor(self._threads, self._infer, batch)
                 await self._publish(batch, calls)
@@ -282,33 +275,19 @@ class WorkerService:
             )
             out.append(error_reply_record(rej, settings.model, settings.version))
             out.append(dlq_record(rej, settings.dlq_topic))
-        done = await self._producer.send(out)
+        acked = await self._producer.send(out)
         timestamps = [j.record.timestamp_ms for j in batch.jobs if not j.meta.shadow]
         count = len(batch.jobs) + len(batch.rejected)
-        await self._to_commit.put(_Ack(done, batch.offsets, timestamps, answered, shadowed, count))
 
-    # -- committer -------------------------------------------------------------------------------
+        def committed() -> None:
+            now_ms = self._wall_ms()
+            metrics.ok(answered)
+            metrics.shadow(shadowed)
+            metrics.in_flight(-count)
+            for ts in timestamps:
+                metrics.end_to_end((now_ms - ts) / 1000.0)
 
-    async def _committer(self) -> None:
-        while True:
-            ack = await self._to_commit.get()
-            try:
-                if ack is None:
-                    return
-                await ack.done
-                try:
-                    await self._consumer.commit(ack.offsets)
-                except (CommitFailedError, IllegalStateError) as exc:
-                    # The group moved on; the new owner re-reads from the last commit (at-least-once).
-                    self._log.warning("commit_failed_after_rebalance", error=str(exc))
-                now_ms = self._wall_ms()
-                self._metrics.ok(ack.answered)
-                self._metrics.shadow(ack.shadowed)
-                self._metrics.in_flight(-ack.count)
-                for ts in ack.timestamps_ms:
-                    self._metrics.end_to_end((now_ms - ts) / 1000.0)
-            finally:
-                self._to_commit.task_done()
+        await self._committer.submit(acked, batch.offsets, committed)
 
 
 def _stack(jobs: Sequence[Job]) -> dict[str, np.ndarray]:
