@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from router import cli as router_cli
+from router import routes_cmd
 from workers import cli as worker_cli
+from workers import k8s
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     worker_cli.register(subparsers)
+    router_cli.register(subparsers)
+    routes_cmd.register(subparsers)
+    k8s.register(subparsers)
     return parser
 
 
