@@ -27,7 +27,7 @@ from schemas.codec import Limits
 
 log = structlog.get_logger(__name__)
 
-FETCH_MAX_RECORDS = 2000
+FETCH_MAX_RECORDS = 500
 IDLE_POLL_MS = 500
 """Long-poll wait when idle; also bounds how long a stop request waits for the fetcher."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from pathlib import Path
 
@@ -28,6 +29,12 @@ from tests.integration.support import (
 )
 
 pytestmark = [pytest.mark.integration]
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text: str = response.read().decode()
+    return text
 
 
 def worker_env(reply: str, dlq: str, **extra: str) -> dict[str, str]:
@@ -234,7 +241,7 @@ async def test_expired_deadline_is_answered_without_calling_the_model(
     args = ["worker", "--repository", str(repo), "--model", model, "--version", "1"]
     with inferq_process(args, worker_env(reply, dlq, INFERQ_METRICS_PORT=str(port)), tmp_path / "w.log"):
         replies = await collect(kafka_bootstrap, reply, set(ids), timeout_s=60)
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        metrics = await asyncio.to_thread(scrape, f"http://127.0.0.1:{port}/metrics")
     for cid in ids:
         assert replies.body(cid)["parameters"] == {"code": "DEADLINE_EXCEEDED"}
     calls = [
