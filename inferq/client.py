@@ -103,7 +103,10 @@ class InferqClient:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True, linger_ms=1
         )
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+        # read_committed: replies of an exactly-once worker count only once their transaction commits.
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        )
         self._waiting: dict[str, asyncio.Future[tuple[bytes, dict[str, bytes]]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._started = False

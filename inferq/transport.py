@@ -123,10 +123,19 @@ class Producer:
         """Produce records and wait until every one is acknowledged by the in-sync replicas."""
         await (await self.send(records))
 
-    @property
-    def raw(self) -> AIOKafkaProducer:
-        """The underlying client, for transactions in the exactly-once mode."""
-        return self._producer
+    async def produce_transaction(self, records: Sequence[OutRecord], offsets: Offsets, group: str) -> None:
+        """Produce records and commit the group's offsets in one Kafka transaction (exactly-once mode).
+
+        Readers with `isolation_level=read_committed` see the records exactly
+        once: a crash before the commit aborts them together with the offsets.
+        """
+        async with self._producer.transaction():
+            send = self._producer.send
+            for r in records:
+                await send(r.topic, r.value, key=r.key, headers=list(r.headers))
+            await self._producer.send_offsets_to_transaction(
+                {TopicPartition(t, p): o for (t, p), o in offsets.items()}, group
+            )
 
 
 class Consumer:
@@ -213,11 +222,6 @@ class Consumer:
     def assignment(self) -> frozenset[tuple[str, int]]:
         """Partitions currently assigned to this member."""
         return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
-
-    @property
-    def raw(self) -> AIOKafkaConsumer:
-        """The underlying client, for transactions in the exactly-once mode."""
-        return self._consumer
 
 
 async def partitions_of(settings: KafkaSettings, topic: str) -> list[int]:

@@ -117,6 +117,8 @@ class WorkerPool:
         # Each process needs a port of its own; an inherited INFERQ_METRICS_PORT would collide.
         base = self._spec.metrics_port_base
         env["INFERQ_METRICS_PORT"] = str(base + slot.index) if base else "0"
+        # The slot names the process across restarts (exactly-once mode derives its transactional id from it).
+        env["INFERQ_INSTANCE"] = str(slot.index)
         while not slot.retiring:
             slot.process = await asyncio.create_subprocess_exec(*self._spec.command(), env=env)
             self._log.info("worker_started", slot=slot.index, pid=slot.process.pid)

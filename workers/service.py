@@ -12,9 +12,11 @@ both:
   every record of a batch is acknowledged, then commits the batch's offsets.
 
 Offsets are committed only after every reply and DLQ record of their batch is
-acknowledged (at-least-once). On a rebalance the pipeline drains and commits
-before the partitions are given up; on SIGTERM the batcher flushes what it
-holds, the pipeline drains, commits, and the consumer leaves the group.
+acknowledged (at-least-once); in the exactly-once mode (a transactional id is
+set) each batch's records and offsets are committed in one Kafka transaction.
+On a rebalance the pipeline drains and commits before the partitions are
+given up; on SIGTERM the batcher flushes what it holds, the pipeline drains,
+commits, and the consumer leaves the group.
 """
 
 from __future__ import annotations
@@ -101,14 +103,19 @@ class WorkerService:
         )
         self._output_names = tuple(t.name for t in spec.outputs)
         self._metrics = WorkerMetrics(settings.model, settings.version)
+        self._group = worker_group(settings.model, settings.version)
         self._consumer = Consumer(
             settings.kafka,
             topics=[work_topic(settings.model, settings.version)],
-            group=worker_group(settings.model, settings.version),
+            group=self._group,
             client_id=client_id,
             on_revoked=self._on_revoked,
+            # Exactly-once reads only committed transactions (a transactional router's output, say).
+            isolation_level="read_committed" if settings.transactional_id else "read_uncommitted",
         )
-        self._producer = Producer(settings.kafka, client_id=client_id)
+        self._producer = Producer(
+            settings.kafka, client_id=client_id, transactional_id=settings.transactional_id
+        )
         self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self._to_execute: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=1)
         self._committer = AckCommitter(self._consumer)
@@ -275,7 +282,6 @@ class WorkerService:
             )
             out.append(error_reply_record(rej, settings.model, settings.version))
             out.append(dlq_record(rej, settings.dlq_topic))
-        acked = await self._producer.send(out)
         timestamps = [j.record.timestamp_ms for j in batch.jobs if not j.meta.shadow]
         count = len(batch.jobs) + len(batch.rejected)
 
@@ -287,7 +293,11 @@ class WorkerService:
             for ts in timestamps:
                 metrics.end_to_end((now_ms - ts) / 1000.0)
 
-        await self._committer.submit(acked, batch.offsets, committed)
+        if self._settings.transactional_id:
+            await self._producer.produce_transaction(out, batch.offsets, self._group)
+            committed()
+        else:
+            await self._committer.submit(await self._producer.send(out), batch.offsets, committed)
 
 
 def _stack(jobs: Sequence[Job]) -> dict[str, np.ndarray]:

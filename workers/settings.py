@@ -27,6 +27,8 @@ class WorkerSettings:
     max_payload_bytes: int = 4 * 1024 * 1024
     work_partitions: int = 8
     metrics_port: int = 0
+    transactional_id: str | None = None
+    """Set: exactly-once mode (replies and offsets committed in one Kafka transaction)."""
 
     @classmethod
     def from_env(
@@ -57,4 +59,13 @@ class WorkerSettings:
             max_payload_bytes=int(get("MAX_PAYLOAD_BYTES", str(4 * 1024 * 1024))),
             work_partitions=int(get("WORK_PARTITIONS", "8")),
             metrics_port=int(get("METRICS_PORT", "0")),
+            transactional_id=_transactional_id(env, model, version),
         )
+
+
+def _transactional_id(env: Mapping[str, str], model: str, version: str) -> str | None:
+    """A stable id per pool slot, so a restarted process fences the transactions of its predecessor."""
+    if env.get(ENV_PREFIX + "EXACTLY_ONCE", "").lower() not in ("1", "true", "yes"):
+        return None
+    instance = env.get(ENV_PREFIX + "INSTANCE") or env.get("HOSTNAME") or "0"
+    return env.get(ENV_PREFIX + "TRANSACTIONAL_ID") or f"inferq.{model}.{version}.{instance}"

@@ -99,3 +99,26 @@ async def test_sigterm_drains_and_restart_answers_the_rest_exactly_once(
         replies = await collect(kafka_bootstrap, reply, set(ids), timeout_s=180)
     assert set(replies.by_id) == set(ids)
     assert replies.duplicates() == 0
+
+
+async def test_exactly_once_mode_answers_each_request_once_despite_kill_9(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    repo, model = alias_repository(tmp_path, ensure_models(), "tabular", ["1"])
+    topic, reply, dlq = work_topic(model, "1"), unique("replies"), unique("dlq")
+    await ensure_topics(KafkaSettings(kafka_bootstrap), {topic: 4, reply: 4})
+    (repo / model / "config.toml").write_text("max_batch_size = 8\nmax_queue_delay_ms = 1\n")
+    ids = await preload(kafka_bootstrap, topic, reply)
+    args = ["worker", "--repository", str(repo), "--model", model, "--version", "1"]
+    env = {"INFERQ_REPLY_TOPIC": reply, "INFERQ_DLQ_TOPIC": dlq, "INFERQ_EXACTLY_ONCE": "1"}
+    with inferq_process(args, env, tmp_path / "pool.log") as pool:
+        await wait_for_replies(kafka_bootstrap, reply, 1500, timeout_s=90)
+        (victim,) = pool.children()
+        os.kill(victim, signal.SIGKILL)
+        replies = await collect(
+            kafka_bootstrap, reply, set(ids), timeout_s=180, isolation_level="read_committed"
+        )
+        assert victim not in pool.children(), "the pool must replace the killed worker"
+
+    assert set(replies.by_id) == set(ids)
+    assert replies.duplicates() == 0, "read_committed readers must see each reply exactly once"

@@ -168,9 +168,12 @@ async def collect(
     timeout_s: float,
     settle_s: float = 1.0,
     key_header: str = "correlation-id",
+    isolation_level: str = "read_uncommitted",
 ) -> Replies:
     """Read `topic` from the beginning until every expected id was seen (then `settle_s` more for dups)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level=isolation_level
+    )
     await consumer.start()
     replies = Replies()
     try:
