@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from inferq import infer_cmd
 from router import cli as router_cli
 from router import routes_cmd
 from workers import cli as worker_cli
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     router_cli.register(subparsers)
     routes_cmd.register(subparsers)
     k8s.register(subparsers)
+    infer_cmd.register(subparsers)
     return parser
 
 
