@@ -2,6 +2,7 @@
 #
 #   make install     .venv (python3.11 -m venv), the package with its dev and bench extras, Kafka's jars
 #   make lint        ruff check, ruff format --check, mypy --strict
+#   make demo        the whole system end to end: Kafka, models, `inferq up`, traffic, a summary
 #   make test        the whole suite against real Apache Kafka (the test session starts a broker,
 #                    or uses KAFKA_BOOTSTRAP_SERVERS when set)
 #   make models      the demo/test model repository in models/
@@ -17,7 +18,7 @@ KAFKA := $(PYTHON) compose/kafka-local/kafkalocal.py
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install lint test models kafka-up kafka-down jars
+.PHONY: install lint test demo models kafka-up kafka-down jars
 
 install: $(STAMPS)/venv jars
 
@@ -45,6 +46,9 @@ models: $(STAMPS)/venv
 	  echo "$(BIN)/python -m workers.modelbuild --out models"; \
 	  $(BIN)/python -m workers.modelbuild --out models && touch $(STAMPS)/models; \
 	else echo "models: up to date"; fi
+
+demo: install models
+	$(BIN)/python -m inferq.demo
 
 test: install models
 	$(BIN)/pytest -q

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -217,6 +217,27 @@ class InferqClient:
         await self._producer.send_and_wait(
             topic or self._request_topic, encoded.body, key=key, headers=headers
         )
+        return correlation_id
+
+    async def submit_raw(
+        self,
+        model: str,
+        body: bytes,
+        *,
+        headers: Sequence[tuple[str, bytes]] = (),
+        key: bytes | None = None,
+        topic: str | None = None,
+    ) -> str:
+        """Publish a body as it is (no encoding, no checks): how a misbehaving producer is simulated."""
+        correlation_id = uuid.uuid4().hex
+        all_headers = [
+            (h.MODEL, model.encode()),
+            (h.REPLY_TO, self._reply_topic.encode()),
+            (h.CORRELATION_ID, correlation_id.encode()),
+            *headers,
+        ]
+        self._waiting[correlation_id] = asyncio.get_running_loop().create_future()
+        await self._producer.send_and_wait(topic or self._request_topic, body, key=key, headers=all_headers)
         return correlation_id
 
     async def result(self, correlation_id: str, *, timeout_s: float | None = None) -> Reply:
