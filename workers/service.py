@@ -229,14 +229,19 @@ class WorkerService:
             call_jobs = [jobs[i] for i in indices]
             outputs = call_jobs[0].request.outputs or self._output_names
             started = self._clock()
-            segments = run_isolating(
-                lambda lo, hi, cj=call_jobs, out=outputs: self._model.run(_stack(cj[lo:hi]), out),
-                len(call_jobs),
-            )
+            segments = run_isolating(self._caller(call_jobs, outputs), len(call_jobs))
             seconds = self._clock() - started
             rows = sum(j.rows for j in call_jobs)
             results.append(_CallResult(call_jobs, segments, started, seconds, rows))
         return results
+
+    def _caller(
+        self, jobs: Sequence[Job], outputs: Sequence[str]
+    ) -> Callable[[int, int], dict[str, np.ndarray]]:
+        def call(lo: int, hi: int) -> dict[str, np.ndarray]:
+            return self._model.run(_stack(jobs[lo:hi]), outputs)
+
+        return call
 
     async def _publish(self, batch: _Batch, calls: list[_CallResult]) -> None:
         settings, metrics = self._settings, self._metrics

@@ -47,8 +47,8 @@ def tabular(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield Tabular(kafka_bootstrap, model, topic, session)
 
 
-def client(t: Tabular, **kwargs: float) -> InferqClient:
-    return InferqClient(KafkaSettings(t.bootstrap), reply_topic=unique("replies"), **kwargs)
+def client(t: Tabular) -> InferqClient:
+    return InferqClient(KafkaSettings(t.bootstrap), reply_topic=unique("replies"))
 
 
 async def test_infer_returns_the_models_prediction(tabular: Tabular) -> None:

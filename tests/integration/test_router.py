@@ -44,10 +44,8 @@ class IntentSystem:
     tmp: Path
     dlq: str
 
-    def router(self, stack: ExitStack, name: str, routes_file: Path | None = None, **env: str) -> Proc:
+    def router(self, stack: ExitStack, name: str, **env: str) -> Proc:
         args = ["router", "--repository", str(self.repo)]
-        if routes_file is not None:
-            args += ["--routes", str(routes_file)]
         return stack.enter_context(inferq_process(args, {**self.env(), **env}, self.tmp / f"{name}.log"))
 
     def env(self) -> dict[str, str]:
@@ -72,7 +70,7 @@ def intent(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
 def requests(
     model: str | None, reply: str, n: int, *, prefix: str = "q", pin: str | None = None
 ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
-    records = []
+    records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
     for i in range(n):
         cid = f"{prefix}{i}"
         headers = [("correlation-id", cid.encode()), ("reply-to", reply.encode())]
