@@ -28,7 +28,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,7 +179,8 @@ def _scaler(config_path: Path, state_dir: Path, port: int) -> Supervised:
     command = [
         sys.executable,
         "-m",
-        "workers.scaler_cli",
+        "inferq.cli",
+        "scaler",
         "--config",
         str(config_path),
         "--state-dir",
@@ -188,16 +189,3 @@ def _scaler(config_path: Path, state_dir: Path, port: int) -> Supervised:
         str(port),
     ]
     return Supervised("scaler", command, os.environ)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m inferq.up ARGS` is `inferq up ARGS`."""
-    parser = argparse.ArgumentParser(prog="inferq")
-    register(parser.add_subparsers(required=True))
-    args = parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)])
-    code: int = args.func(args)
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

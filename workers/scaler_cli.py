@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import os
 import signal
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -81,16 +79,3 @@ async def _main(config: SystemConfig, state_dir: Path, kafka: KafkaSettings) -> 
     finally:
         await probe.stop()
     log.info("scaler_stopped")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m workers.scaler_cli ARGS` is `inferq scaler ARGS`."""
-    parser = argparse.ArgumentParser(prog="inferq")
-    register(parser.add_subparsers(required=True))
-    args = parser.parse_args(["scaler", *(sys.argv[1:] if argv is None else argv)])
-    code: int = args.func(args)
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
