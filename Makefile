@@ -58,3 +58,12 @@ kafka-up:
 
 kafka-down:
 	$(KAFKA) down
+
+# The benchmark harness (bench/README.md): every workload and system on one broker, BENCH.md's
+# PASS/FAIL table, bench/results/<timestamp>/{report.json,*.png}. bench-quick: small and short.
+.PHONY: bench bench-quick
+bench: install models
+	$(BIN)/python -m bench
+
+bench-quick: install models
+	$(BIN)/python -m bench --quick

@@ -1,0 +1,1 @@
+"""Benchmarks: the harness, its workloads and the codec micro-benchmark."""
