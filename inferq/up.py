@@ -36,7 +36,7 @@ import structlog
 
 from inferq.logs import configure_logging
 from inferq.supervisor import Supervised
-from inferq.sysconfig import ModelDeployment, SystemConfig, load_system_config
+from inferq.sysconfig import ModelDeployment, SystemConfig, SystemConfigError, load_system_config
 from inferq.transport import KafkaSettings, ensure_topics
 from schemas.topics import work_topic
 from workers.pool import PoolSpec, WorkerPool
@@ -105,7 +105,12 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging()
     structlog.contextvars.bind_contextvars(component="up", pid=os.getpid())
     config_path = args.config.resolve()
-    config = load_system_config(config_path)
+    try:
+        config = load_system_config(config_path)
+    except SystemConfigError as exc:
+        # An operator error: the message names the key; a traceback would bury it.
+        log.error("config_invalid", config=str(config_path), error=str(exc))  # noqa: TRY400
+        return 2
     state_dir = args.state_dir.resolve() if args.state_dir else Path(tempfile.mkdtemp(prefix="inferq-up-"))
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -117,7 +122,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def run_system(config: SystemConfig, config_path: Path, state_dir: Path, *, scaler: bool) -> None:
-    """Run routers, pools and (optionally) the scaler until SIGTERM or SIGINT, then stop them in order."""
+    """Run routers, pools and (optionally) the scaler until SIGTERM or SIGINT, then stop them in order.
+
+    ``state_dir`` must exist; ``config_path`` is handed to the scaler process.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

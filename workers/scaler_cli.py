@@ -12,7 +12,7 @@ import structlog
 from prometheus_client import start_http_server
 
 from inferq.logs import configure_logging
-from inferq.sysconfig import SystemConfig, load_system_config
+from inferq.sysconfig import SystemConfig, SystemConfigError, load_system_config
 from inferq.transport import KafkaSettings
 from workers.lag import LagProbe
 from workers.poolctl import FilePool
@@ -58,7 +58,12 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging()
     # Several inferq processes share one stderr under `inferq up`: say which one speaks.
     structlog.contextvars.bind_contextvars(component="scaler", pid=os.getpid())
-    config = load_system_config(args.config)
+    try:
+        config = load_system_config(args.config)
+    except SystemConfigError as exc:
+        # An operator error: the message names the key; a traceback would bury it.
+        log.error("config_invalid", config=str(args.config), error=str(exc))  # noqa: TRY400
+        return 2
     if args.metrics_port:
         start_http_server(args.metrics_port)
     asyncio.run(_main(config, args.state_dir, KafkaSettings.from_env()))
