@@ -49,6 +49,10 @@ class Limits:
     allow_non_finite: bool = True
 
 
+# Clients decoding replies take what the server sends, non-finite floats included.
+_REPLY_LIMITS = Limits(allow_non_finite=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """An encoded body; `header_length` is set only when binary tensor data follows the JSON."""
@@ -68,8 +72,10 @@ def decode_request(
     """Decode and validate a request body; raises SchemaError (never anything else)."""
     if len(body) > limits.max_payload_bytes:
         raise SchemaError(ErrorCode.PAYLOAD_TOO_LARGE, f"{len(body)} bytes > {limits.max_payload_bytes}")
-    _check_content_type(content_type)
-    body = bytes(body)
+    if content_type is not None:
+        _check_content_type(content_type)
+    if type(body) is not bytes:
+        body = bytes(body)
     doc = _parse(body, header_length)
     if type(doc) is not dict:
         raise SchemaError(ErrorCode.INVALID_REQUEST, "request body is not a JSON object")
@@ -99,7 +105,7 @@ def decode_reply(
     outputs_doc = doc.get("outputs")
     if type(outputs_doc) is not list:
         raise SchemaError(ErrorCode.INVALID_REQUEST, "outputs must be a JSON array")
-    reader = _Reader(body, header_length, allow_non_finite=True)
+    reader = _Reader(body, header_length, _REPLY_LIMITS)
     outputs = _tensors(outputs_doc, reader, "output")
     reader.finish()
     return InferenceResponse(
@@ -172,18 +178,13 @@ def binary_outputs(request: InferenceRequest, names: Iterable[str]) -> frozenset
 class _Reader:
     """One body being decoded: its binary section, handed out in tensor order, and rules."""
 
-    __slots__ = ("allow_non_finite", "body", "check_types", "end", "position")
+    __slots__ = ("allow_non_finite", "body", "end", "position")
 
-    def __init__(self, body: bytes, header_length: int | None, *, allow_non_finite: bool) -> None:
+    def __init__(self, body: bytes, header_length: int | None, limits: Limits) -> None:
         self.body = body
         self.end = len(body)
         self.position = self.end if header_length is None else header_length
-        self.allow_non_finite = allow_non_finite
-        # Without true/false anywhere in the JSON text, numeric data cannot hold bools,
-        # so it can skip the per-element type scan that would exclude them.
-        self.check_types = (
-            body.find(b"true", 0, self.position) >= 0 or body.find(b"false", 0, self.position) >= 0
-        )
+        self.allow_non_finite = limits.allow_non_finite
 
     def take(self, size: int) -> int:
         if size > self.end - self.position:
@@ -232,24 +233,25 @@ def _request(
     inputs_doc = doc.get("inputs")
     if type(inputs_doc) is not list or not inputs_doc:
         raise SchemaError(ErrorCode.INVALID_REQUEST, "inputs must be a non-empty JSON array")
-    reader = _Reader(body, header_length, allow_non_finite=limits.allow_non_finite)
+    reader = _Reader(body, header_length, limits)
     inputs = _tensors(inputs_doc, reader, "input")
     reader.finish()
-    outputs, output_parameters = _requested_outputs(doc.get("outputs"))
+    outputs_doc = doc.get("outputs")
+    outputs, output_parameters = ((), None) if outputs_doc is None else _requested_outputs(outputs_doc)
     return InferenceRequest(
-        id=request_id,
-        inputs=inputs,
-        outputs=outputs,
-        parameters=_parameters(doc.get("parameters")),
-        model_name=_model_name(doc, "model_name"),
-        model_version=_model_name(doc, "model_version"),
-        output_parameters=output_parameters,
+        request_id,
+        inputs,
+        outputs,
+        _parameters(doc.get("parameters")),
+        _model_name(doc, "model_name"),
+        _model_name(doc, "model_version"),
+        output_parameters,
     )
 
 
 def _tensors(docs: list[Any], reader: _Reader, role: str) -> tuple[Tensor, ...]:
-    tensors = tuple(_tensor(doc, reader, role) for doc in docs)
-    if len({tensor.name for tensor in tensors}) != len(tensors):
+    tensors = tuple([_tensor(doc, reader, role) for doc in docs])
+    if len(tensors) > 1 and len({tensor.name for tensor in tensors}) != len(tensors):
         raise SchemaError(ErrorCode.INVALID_REQUEST, f"duplicate {role} names")
     return tensors
 
@@ -285,7 +287,6 @@ def _tensor_value(doc: dict[str, Any], name: str, reader: _Reader) -> Tensor:
             shape,
             count,
             allow_non_finite=reader.allow_non_finite,
-            check_types=reader.check_types,
         )
         return Tensor(name, datatype, shape, array, parameters)
     size = parameters[BINARY_DATA_SIZE]
@@ -323,11 +324,7 @@ def _shape(doc: object) -> tuple[tuple[int, ...], int]:
     return tuple(doc), count
 
 
-def _requested_outputs(
-    doc: object,
-) -> tuple[tuple[str, ...], dict[str, Mapping[str, Any]] | None]:
-    if doc is None:
-        return (), None
+def _requested_outputs(doc: object) -> tuple[tuple[str, ...], dict[str, Mapping[str, Any]] | None]:
     if type(doc) is not list:
         raise SchemaError(ErrorCode.INVALID_REQUEST, "outputs must be a JSON array")
     names: list[str] = []
@@ -392,10 +389,12 @@ def _tensor_doc(tensor: Tensor, chunks: list[bytes], *, binary: bool) -> dict[st
         raise SchemaError(
             ErrorCode.INVALID_DATATYPE, f"{tensor.name}: {data.dtype} data for {tensor.datatype}"
         )
+    json_data = None if binary else array_to_json(data, tensor.datatype)
+    if json_data is not None and not tensor.parameters:
+        return {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape, "data": json_data}
     doc: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
     parameters = dict(tensor.parameters) if tensor.parameters else {}
     parameters.pop(BINARY_DATA_SIZE, None)
-    json_data = None if binary else array_to_json(data, tensor.datatype)
     if json_data is None:
         raw = array_to_binary(data, tensor.datatype)
         parameters[BINARY_DATA_SIZE] = len(raw)

@@ -53,21 +53,15 @@ def array_from_json(
     size: int,
     *,
     allow_non_finite: bool,
-    check_types: bool = True,
 ) -> np.ndarray[Any, Any]:
-    """The read-only array of `shape` that JSON `data` holds; raises SchemaError.
-
-    `check_types=False` is the caller's promise that the JSON holds no true/false
-    (it searched the raw text), which lets numbers skip a per-element type scan.
-    """
+    """The read-only array of `shape` that JSON `data` holds; raises SchemaError."""
     flat = _flatten(data, shape, size)
     if datatype is Datatype.BYTES:
         array = _texts(flat)
     else:
-        array = _numbers(flat, datatype, allow_non_finite=allow_non_finite, check_types=check_types)
-    array = array.reshape(shape)
-    array.flags.writeable = False
-    return array
+        array = _numbers(flat, datatype, allow_non_finite=allow_non_finite)
+    # Read-only already: arrays over struct-packed bytes; the others are made so below.
+    return array.reshape(shape)
 
 
 def array_to_json(array: np.ndarray[Any, Any], datatype: Datatype) -> object | None:
@@ -143,19 +137,17 @@ def _flatten(data: object, shape: tuple[int, ...], size: int) -> list[Any]:
     return level
 
 
-def _numbers(
-    flat: list[Any], datatype: Datatype, *, allow_non_finite: bool, check_types: bool
-) -> np.ndarray[Any, Any]:
-    # struct converts in C and enforces the datatype's range, refusing strings, None,
-    # arrays and objects (and floats for integer codes), but it takes bools as numbers.
-    if datatype is not Datatype.BOOL and (not check_types or set(map(type, flat)) <= _NUMBER):
+def _numbers(flat: list[Any], datatype: Datatype, *, allow_non_finite: bool) -> np.ndarray[Any, Any]:
+    kinds = set(map(type, flat))
+    # struct converts in C and enforces the datatype's range (refusing floats for integer
+    # codes); it would take bools as numbers, hence the type check first.
+    if datatype is not Datatype.BOOL and kinds <= _NUMBER:
         try:
             packed = _packer(datatype, len(flat)).pack(*flat)
         except (struct.error, OverflowError):
             pass  # the exact rules below find what is wrong, or convert what is allowed
         else:
             return np.frombuffer(packed, dtype=_LITTLE[datatype])
-    kinds = set(map(type, flat))
     if list in kinds:
         raise SchemaError(ErrorCode.INVALID_TENSOR, "arrays mixed with values")
     if datatype in FLOAT_DATATYPES:
@@ -168,7 +160,9 @@ def _numbers(
         return _pack([_integral(item) for item in flat], datatype)
     if not kinds <= {bool}:
         raise _out_of_range(datatype, kinds - {bool})
-    return np.asarray(flat, dtype=np.bool_)
+    array = np.asarray(flat, dtype=np.bool_)
+    array.flags.writeable = False
+    return array
 
 
 def _pack(values: list[Any], datatype: Datatype) -> np.ndarray[Any, Any]:
@@ -216,6 +210,7 @@ def _texts(flat: list[Any]) -> np.ndarray[Any, Any]:
         raise _out_of_range(Datatype.BYTES, kinds - {str})
     array = np.empty(len(flat), dtype=object)
     array[:] = [text.encode() for text in flat]
+    array.flags.writeable = False
     return array
 
 
