@@ -27,7 +27,7 @@ from workers.lag import measure_lag
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-BACKLOG = 15_000
+BACKLOG = 10_000
 LAG_THRESHOLD = 2000
 WINDOW_S = 6.0
 POLL_S = 0.5

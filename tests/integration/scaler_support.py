@@ -32,8 +32,8 @@ SLOW_TABULAR = "max_batch_size = 8\nmax_queue_delay_ms = 2.0\nintra_op_threads =
 
 
 def slow_tabular(tmp: Path) -> tuple[Path, str]:
-    """A repository holding the tabular model under a fresh name, with max_batch_size 8."""
-    repo, model = alias_repository(tmp, ensure_models(), "tabular", ["1"])
+    """A repository (`tmp/repo`) holding the tabular model under a fresh name, with max_batch_size 8."""
+    repo, model = alias_repository(tmp / "repo", ensure_models(), "tabular", ["1"])
     (repo / model / "config.toml").write_text(SLOW_TABULAR)
     return repo, model
 
@@ -50,8 +50,9 @@ def system_config(
     partitions: int = 8,
 ) -> Path:
     """A system config running one pool of `model` version 1 and no router."""
-    # Random ports: other test runs on this machine serve metrics too.
-    base = random.randint(20_000, 50_000)
+    # Random ports (other test runs on this machine serve metrics too), below Linux's
+    # ephemeral range (32768+), where the Kafka clients' own sockets could hold them.
+    base = random.randrange(20_000, 32_000, 10)
     path = tmp / f"{model}.toml"
     path.write_text(
         f"""repository = "{repo}"

@@ -119,7 +119,7 @@ async def test_scale_down_while_requests_arrive_answers_every_request_exactly_on
             assert time.monotonic() < deadline, proc.log()[-3000:]
             await asyncio.sleep(0.2)
         lag_at = time.time()
-        ids = await produce_requests(kafka_bootstrap, topic, reply, 8000, "burst")
+        ids = await produce_requests(kafka_bootstrap, topic, reply, 6000, "burst")
         # A trickle that goes on until the pool has grown, shrunk back to one process and
         # that process alone has served for a while: the shrink happens under load.
         trickle, deadline = 0, time.monotonic() + 60
