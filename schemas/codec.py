@@ -9,6 +9,7 @@ protocol leaves open are listed in schemas/README.md.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -127,7 +128,7 @@ def encode_request(request: InferenceRequest, *, binary: bool = False) -> Encode
     if request.model_version is not None:
         doc["model_version"] = request.model_version
     if request.parameters is not None:
-        doc["parameters"] = request.parameters
+        doc["parameters"] = dict(request.parameters)  # orjson takes dicts, not any Mapping
     chunks: list[bytes] = []
     doc["inputs"] = [_tensor_doc(tensor, chunks, binary=binary) for tensor in request.inputs]
     if request.outputs:
@@ -152,7 +153,7 @@ def encode_response(response: InferenceResponse, *, binary: bool | Collection[st
         "id": response.id,
     }
     if response.parameters is not None:
-        doc["parameters"] = response.parameters
+        doc["parameters"] = dict(response.parameters)
     chunks: list[bytes] = []
     doc["outputs"] = [
         _tensor_doc(tensor, chunks, binary=tensor.name in wanted) for tensor in response.outputs
@@ -276,7 +277,7 @@ def _tensor_value(doc: dict[str, Any], name: str, reader: _Reader) -> Tensor:
     shape, count = _shape(shape_doc)
     datatype = _DATATYPES.get(datatype_doc) if type(datatype_doc) is str else None
     if datatype is None:
-        raise SchemaError(ErrorCode.INVALID_DATATYPE, f"unknown datatype {str(datatype_doc)[:40]}")
+        raise SchemaError(ErrorCode.INVALID_DATATYPE, f"unknown datatype {reprlib.repr(datatype_doc)}")
     parameters = _parameters(doc.get("parameters"))
     if parameters is None or BINARY_DATA_SIZE not in parameters:
         if "data" not in doc:
@@ -291,7 +292,7 @@ def _tensor_value(doc: dict[str, Any], name: str, reader: _Reader) -> Tensor:
         return Tensor(name, datatype, shape, array, parameters)
     size = parameters[BINARY_DATA_SIZE]
     if type(size) is not int or size < 0:
-        raise SchemaError(ErrorCode.INVALID_TENSOR, f"binary_data_size {str(size)[:40]}")
+        raise SchemaError(ErrorCode.INVALID_TENSOR, f"binary_data_size {reprlib.repr(size)}")
     if "data" in doc:
         raise SchemaError(ErrorCode.INVALID_TENSOR, "both data and binary_data_size")
     offset = reader.take(size)
@@ -315,7 +316,7 @@ def _shape(doc: object) -> tuple[tuple[int, ...], int]:
     nonzero = 1
     for dim in doc:
         if type(dim) is not int or dim < 0:
-            raise SchemaError(ErrorCode.INVALID_TENSOR, f"dimension {str(dim)[:40]} in shape")
+            raise SchemaError(ErrorCode.INVALID_TENSOR, f"dimension {reprlib.repr(dim)} in shape")
         count *= dim
         if dim:
             nonzero *= dim
@@ -407,7 +408,7 @@ def _tensor_doc(tensor: Tensor, chunks: list[bytes], *, binary: bool) -> dict[st
 
 
 def _output_doc(name: str, parameters: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {"name": name, "parameters": parameters} if parameters else {"name": name}
+    return {"name": name, "parameters": dict(parameters)} if parameters else {"name": name}
 
 
 def _finish(doc: dict[str, Any], key: str, chunks: list[bytes]) -> Encoded:
