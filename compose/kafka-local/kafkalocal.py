@@ -15,14 +15,14 @@ CLI::
 
 `up` prints the bootstrap address once every node answers a metadata request;
 with `KAFKA_BOOTSTRAP_SERVERS` set it starts nothing and prints that instead.
-Importable as `kafkalocal` (tests put this folder on sys.path): `LocalKafka`.
-Standard library only, so it runs before any virtualenv exists.
+Importable as `kafkalocal` (tests put this folder on sys.path): `LocalKafka`;
+the pure layout and config are in `kafkaconf`, processes and readiness in
+`kafkaproc`. Standard library only, so it runs before any virtualenv exists.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import fcntl
 import hashlib
@@ -30,16 +30,24 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from kafkaconf import (
+    HOST,
+    ClusterState,
+    KafkaLocalError,
+    Node,
+    new_cluster_id,
+    server_properties,
+    state_from_json,
+    state_to_json,
+)
+from kafkaproc import free_ports, is_running, log_tail, metadata_broker_ids, spawn, tail, terminate
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -48,7 +56,6 @@ LOG4J_CONFIG = HERE / "log4j2.properties"
 CACHE = REPO_ROOT / ".cache" / "kafka"
 LIBS = CACHE / "libs"
 DEFAULT_STATE_DIR = CACHE / "run"
-HOST = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 
@@ -68,111 +75,6 @@ _MARKER = ".complete"
 # Class-data-sharing archives, one per kind of JVM: they halve the CPU a JVM spends
 # starting, which is most of a broker's start-up on a busy two-core machine.
 _ARCHIVE_KINDS = ("tool", "broker")
-_LOG_TAIL_LINES = 40
-
-# Brokers started by this process, so that their exit status is reaped (a killed
-# child would otherwise linger as a zombie that still looks alive) and so that
-# the Popen objects are not collected while the JVM runs.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-class KafkaLocalError(Exception):
-    """The local cluster could not be fetched, started or stopped."""
-
-    retriable = False
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """One combined broker+controller: its id and loopback ports."""
-
-    node_id: int
-    port: int
-    controller_port: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterState:
-    """What `up` started: enough for another process to find and stop it."""
-
-    cluster_id: str
-    nodes: tuple[Node, ...]
-
-    @property
-    def bootstrap(self) -> str:
-        """`host:port[,host:port...]` of every broker listener."""
-        return ",".join(f"{HOST}:{n.port}" for n in self.nodes)
-
-
-# --- pure: configuration --------------------------------------------------------------------
-
-
-def server_properties(node: Node, nodes: Sequence[Node], data_dir: Path) -> str:
-    """The KRaft `server.properties` of `node` in a cluster of `nodes`.
-
-    Internal topics are replicated to every node, up to 3; with 3 or more
-    nodes `min.insync.replicas` is 2, so one node may die without refusing
-    `acks=all` writes.
-    """
-    replicas = min(len(nodes), 3)
-    min_isr = 2 if replicas >= 3 else 1
-    voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in nodes)
-    props = {
-        "process.roles": "broker,controller",
-        "node.id": str(node.node_id),
-        "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://{HOST}:{node.port},CONTROLLER://{HOST}:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{node.port}",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(data_dir),
-        "num.partitions": "1",
-        "default.replication.factor": str(replicas),
-        "min.insync.replicas": str(min_isr),
-        "offsets.topic.replication.factor": str(replicas),
-        # 50 partitions (the default) is most of a small cluster's start-up work.
-        "offsets.topic.num.partitions": "8",
-        "transaction.state.log.replication.factor": str(replicas),
-        "transaction.state.log.min.isr": str(min_isr),
-        "transaction.state.log.num.partitions": "4",
-        "share.coordinator.state.topic.replication.factor": str(replicas),
-        "share.coordinator.state.topic.min.isr": str(min_isr),
-        "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "true",
-        # A killed node is fenced and its partitions move after this, not after 9 s.
-        "broker.session.timeout.ms": "4000",
-        "broker.heartbeat.interval.ms": "1000",
-        "num.network.threads": "2",
-        "num.io.threads": "4",
-        "num.recovery.threads.per.data.dir": "1",
-        "log.segment.bytes": str(16 * 1024 * 1024),
-        "log.retention.hours": "4",
-        "log.retention.bytes": str(256 * 1024 * 1024),
-    }
-    return "".join(f"{key}={value}\n" for key, value in props.items())
-
-
-def new_cluster_id(raw: bytes) -> str:
-    """Kafka's base64 form of a 16-byte UUID, like `kafka-storage random-uuid`."""
-    if len(raw) != 16:
-        raise ValueError(f"a cluster id needs 16 bytes, got {len(raw)}")
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def state_to_json(state: ClusterState) -> str:
-    """The state file's content."""
-    nodes = [
-        {"node_id": n.node_id, "port": n.port, "controller_port": n.controller_port} for n in state.nodes
-    ]
-    return json.dumps({"cluster_id": state.cluster_id, "nodes": nodes}, indent=2)
-
-
-def state_from_json(text: str) -> ClusterState:
-    """Parse what `state_to_json` wrote."""
-    raw = json.loads(text)
-    nodes = tuple(Node(int(n["node_id"]), int(n["port"]), int(n["controller_port"])) for n in raw["nodes"])
-    return ClusterState(cluster_id=str(raw["cluster_id"]), nodes=nodes)
 
 
 # --- jars -----------------------------------------------------------------------------------
@@ -213,7 +115,7 @@ def ensure_jars(libs: Path = LIBS, pom: Path = POM) -> Path:
         if done.returncode != 0:
             shutil.rmtree(partial, ignore_errors=True)
             output = (done.stdout + done.stderr).strip()
-            raise KafkaLocalError(f"mvn failed ({done.returncode}):\n{_tail(output)}")
+            raise KafkaLocalError(f"mvn failed ({done.returncode}):\n{tail(output)}")
         (partial / _MARKER).write_text(digest + "\n")
         if libs.exists():
             stale = libs.parent / f"libs.stale-{os.getpid()}"
@@ -258,124 +160,6 @@ def ensure_class_archives(libs: Path = LIBS) -> Path:
             if partial.is_file():
                 partial.rename(cds / f"{kind}.jsa")
     return cds
-
-
-# --- processes ------------------------------------------------------------------------------
-
-
-def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        return _tail(path.read_text(errors="replace"))
-    except FileNotFoundError:
-        return "(no log)"
-
-
-def _free_ports(count: int) -> list[int]:
-    # Hold every socket until all are bound so that the ports are distinct.
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _is_running(pid: int, marker: str) -> bool:
-    """Whether `pid` is a live (non-zombie) process whose command line contains `marker`."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        del _CHILDREN[pid]
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state letter follows the parenthesised command name, which may hold spaces.
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":
-        return False
-    # A recycled pid belongs to someone else: never signal it.
-    return marker in _cmdline(pid)
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _wait_gone(pids: dict[int, str], timeout_s: float) -> dict[int, str]:
-    """Wait until the processes exit; return those still running after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    alive = {pid: marker for pid, marker in pids.items() if _is_running(pid, marker)}
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
-        alive = {pid: marker for pid, marker in alive.items() if _is_running(pid, marker)}
-    return alive
-
-
-def _terminate(pids: dict[int, str], timeout_s: float) -> None:
-    """SIGTERM, wait up to `timeout_s`, then SIGKILL whatever is left."""
-    for pid, marker in pids.items():
-        if _is_running(pid, marker):
-            _signal(pid, signal.SIGTERM)
-    left = _wait_gone(pids, timeout_s)
-    for pid in left:
-        _signal(pid, signal.SIGKILL)
-    if _wait_gone(left, 10.0):
-        raise KafkaLocalError(f"processes survived SIGKILL: {sorted(left)}")
-
-
-# --- readiness: one Metadata request in Kafka's wire protocol -------------------------------
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        chunks += chunk
-    return bytes(chunks)
-
-
-def metadata_broker_ids(host: str, port: int, timeout_s: float = 2.0) -> frozenset[int]:
-    """Ids of the brokers that `host:port` reports as live (Metadata v1, no topics).
-
-    Raises OSError while the broker does not answer.
-    """
-    client_id = b"kafkalocal"
-    # Header v1 (api key 3 = Metadata, version 1, correlation id, client id), then an
-    # empty topic array: in v1 that asks for brokers only.
-    request = struct.pack(">hhih", 3, 1, 1, len(client_id)) + client_id + struct.pack(">i", 0)
-    with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.sendall(struct.pack(">i", len(request)) + request)
-        (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-        body = _recv_exact(sock, size)
-    offset = 4  # correlation id
-    (count,) = struct.unpack_from(">i", body, offset)
-    offset += 4
-    ids = set()
-    for _ in range(count):
-        node_id, host_len = struct.unpack_from(">ih", body, offset)
-        offset += 6 + host_len + 4  # node id, host, port
-        (rack_len,) = struct.unpack_from(">h", body, offset)
-        offset += 2 + max(rack_len, 0)
-        ids.add(node_id)
-    return frozenset(ids)
 
 
 # --- the cluster ----------------------------------------------------------------------------
@@ -445,7 +229,7 @@ class LocalKafka:
             pid = int(self._pid_file(node_id).read_text())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _is_running(pid, str(self._config(node_id))) else None
+        return pid if is_running(pid, str(self._config(node_id))) else None
 
     def status(self) -> dict[int, int | None]:
         """Node id -> pid of its running JVM, or None when it is down."""
@@ -469,7 +253,7 @@ class LocalKafka:
         libs = ensure_jars(self.libs)
         if not self._training:
             ensure_class_archives(libs)
-        ports = _free_ports(2 * nodes)
+        ports = free_ports(2 * nodes)
         layout = tuple(Node(i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(nodes))
         raw = secrets.token_bytes(16)
         while new_cluster_id(raw).startswith("-"):  # Kafka avoids ids that look like flags
@@ -510,7 +294,7 @@ class LocalKafka:
         for node_id, proc in procs.items():
             output, _ = proc.communicate(timeout=READY_TIMEOUT_S)
             if proc.returncode != 0:
-                failures.append(f"node {node_id}: {_tail(output.decode(errors='replace'))}")
+                failures.append(f"node {node_id}: {tail(output.decode(errors='replace'))}")
         if failures:
             raise KafkaLocalError("formatting storage failed:\n" + "\n".join(failures))
 
@@ -521,19 +305,8 @@ class LocalKafka:
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={node_dir}",
             "-cp", f"{libs}/*", "kafka.Kafka", str(self._config(node_id)),
         ]  # fmt: skip
-        with self._log(node_id).open("ab") as log:
-            # A session of its own: a terminal's Ctrl-C reaches the caller, which stops the
-            # brokers in order, instead of killing them behind its back.
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=node_dir,
-                start_new_session=True,
-            )
-        _CHILDREN[proc.pid] = proc
-        self._pid_file(node_id).write_text(f"{proc.pid}\n")
+        pid = spawn(cmd, self._log(node_id), cwd=node_dir)
+        self._pid_file(node_id).write_text(f"{pid}\n")
 
     def _wait_ready(self, state: ClusterState, node_ids: set[int], timeout_s: float) -> None:
         """Wait until each node in `node_ids` answers metadata listing every node of the cluster."""
@@ -546,7 +319,7 @@ class LocalKafka:
                 if self.pid(node_id) is None:
                     raise KafkaLocalError(
                         f"kafka node {node_id} exited during start-up; log tail:\n"
-                        f"{_log_tail(self._log(node_id))}"
+                        f"{log_tail(self._log(node_id))}"
                     )
                 try:
                     live = metadata_broker_ids(HOST, self._node(node_id).port)
@@ -563,7 +336,7 @@ class LocalKafka:
                 node_id = min(pending)
                 raise KafkaLocalError(
                     f"kafka node {node_id} not ready after {timeout_s:.0f}s ({last_error}); "
-                    f"log tail:\n{_log_tail(self._log(node_id))}"
+                    f"log tail:\n{log_tail(self._log(node_id))}"
                 )
             time.sleep(0.25)
 
@@ -577,8 +350,9 @@ class LocalKafka:
             pid = self.pid(node.node_id)
             if pid is not None:
                 pids[pid] = str(self._config(node.node_id))
-        # The data is thrown away, so no node needs to wait for a clean controlled shutdown.
-        _terminate(pids, timeout_s=10.0)
+        # The data is thrown away, so no node needs a complete controlled shutdown: the last
+        # node of a quorum would otherwise wait seconds for voters that are already gone.
+        terminate(pids, timeout_s=4.0)
         for node in state.nodes:
             shutil.rmtree(self._node_dir(node.node_id) / "data", ignore_errors=True)
             self._pid_file(node.node_id).unlink(missing_ok=True)
@@ -589,14 +363,14 @@ class LocalKafka:
         self._node(node_id)
         pid = self.pid(node_id)
         if pid is not None:
-            _terminate({pid: str(self._config(node_id))}, timeout_s)
+            terminate({pid: str(self._config(node_id))}, timeout_s)
 
     def kill(self, node_id: int) -> None:
         """SIGKILL one node, as a crash would, and wait until it is gone."""
         self._node(node_id)
         pid = self.pid(node_id)
         if pid is not None:
-            _terminate({pid: str(self._config(node_id))}, timeout_s=0.0)
+            terminate({pid: str(self._config(node_id))}, timeout_s=0.0)
 
     def restart(self, node_id: int, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Start one stopped or killed node on its old ports and data; stop it first if running."""

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from kafkalocal import HERE, LocalKafka, metadata_broker_ids
+from kafkalocal import HERE, LocalKafka
+from kafkaproc import metadata_broker_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,15 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from kafkalocal import (
-    ClusterState,
-    Node,
-    metadata_broker_ids,
-    new_cluster_id,
-    server_properties,
-    state_from_json,
-    state_to_json,
-)
+from kafkaconf import ClusterState, Node, new_cluster_id, server_properties, state_from_json, state_to_json
+from kafkaproc import metadata_broker_ids
 
 ONE = (Node(1, 9001, 9101),)
 THREE = (Node(1, 9001, 9101), Node(2, 9002, 9102), Node(3, 9003, 9103))
