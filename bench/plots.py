@@ -103,8 +103,10 @@ def _sweep(out: Path, points: Sequence[SweepPoint]) -> Path:
         axes[1][column].set_title(f"{workload}: p99 at {offered:,.0f} req/s offered")
         axes[1][column].set_ylabel("p99 latency, ms (log)")
         axes[1][column].set_yscale("log")
+        ticks = sorted({p.max_batch_size for p in mine})
         for ax in (axes[0][column], axes[1][column]):
             ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [str(t) for t in ticks])
             ax.set_xlabel("max_batch_size")
             ax.grid(visible=True, alpha=0.3)
             ax.legend(fontsize=8)

@@ -37,6 +37,14 @@ class Child:
         """Still running."""
         return self.popen.poll() is None
 
+    def children(self) -> list[int]:
+        """Pids of its direct children."""
+        path = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children")
+        try:
+            return [int(p) for p in path.read_text().split()]
+        except OSError:
+            return []
+
     def log_tail(self, lines: int = 15) -> str:
         """The end of what it wrote, for error messages."""
         try:
@@ -49,12 +57,14 @@ class Child:
 _CHILDREN: dict[int, Child] = {}
 
 
-def spawn(name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> Child:
-    """Start `python ARGV` (the venv's interpreter) in a new session, output to `log_path`."""
+def spawn(
+    name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path, *, program: str | None = None
+) -> Child:
+    """Start `python ARGV` (the venv's; or `program ARGV`) in a new session, output to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
-            [sys.executable, *argv],
+            [program or sys.executable, *argv],
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
