@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -51,6 +52,8 @@ DEFINITIONS = {
     "p99 bound": "max_queue_delay_ms + 2 x max_batch_size / ort-limit rows/s + 20 ms (BENCH.md)",
 }
 VERSIONED = ("aiokafka", "faststream", "onnxruntime", "numpy", "orjson", "matplotlib")
+SERVED_CODE = ("inferq", "schemas", "router", "workers")
+"""The packages whose code the measured systems run."""
 POM = Path(__file__).resolve().parents[1] / "compose" / "kafka-local" / "pom.xml"
 
 
@@ -64,6 +67,7 @@ def machine(bootstrap: str, *, external: bool, load_at_start: tuple[float, float
         "python": sys.version.split()[0],
         **versions,
         "kafka": _kafka_version(),
+        "code": _code_version(),
         "broker": {"bootstrap": bootstrap, "started_by_harness": not external},
         "load_average_start": load_at_start,
         "load_average_end": os.getloadavg(),
@@ -237,6 +241,24 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def _code_version() -> dict[str, Any]:
+    """The commit under test, and whether the served code differs from it."""
+    root = POM.parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", *SERVED_CODE],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "uncommitted_changes": None}
+    return {"commit": commit, "uncommitted_changes": [line[3:] for line in changed if line.strip()]}
 
 
 def _kafka_version() -> str:
