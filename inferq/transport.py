@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -99,6 +100,7 @@ class Producer:
             max_batch_size=256 * 1024,
             transactional_id=transactional_id,
         )
+        self._partitioner = DefaultPartitioner()
         self._started = False
 
     async def start(self) -> None:
@@ -114,9 +116,32 @@ class Producer:
             await self._producer.stop()
 
     async def send(self, records: Sequence[OutRecord]) -> Awaitable[Any]:
-        """Hand records to the producer; the returned awaitable completes when all are acknowledged."""
-        send = self._producer.send
-        futures = [await send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
+        """Hand records to the producer; the returned awaitable completes when all are acknowledged.
+
+        Records are appended to one batch per partition (partitioned by key like
+        any Kafka producer: murmur2, as Java's default partitioner) instead of
+        one `send()` each: per record that skips a coroutine, a metadata check
+        and a future, the largest per-message cost of the hot path.
+        """
+        producer = self._producer
+        builders: dict[tuple[str, int], Any] = {}
+        partitions: dict[str, list[int]] = {}
+        futures = []
+        for r in records:
+            parts = partitions.get(r.topic)
+            if parts is None:
+                parts = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
+            tp = (r.topic, self._partitioner(r.key, parts, parts))
+            builder = builders.get(tp)
+            if builder is None:
+                builder = builders[tp] = producer.create_batch()
+            if builder.append(key=r.key, value=r.value, timestamp=None, headers=list(r.headers)) is None:
+                # The batch is full: ship it and start another for this partition.
+                futures.append(await producer.send_batch(builder, tp[0], partition=tp[1]))
+                builder = builders[tp] = producer.create_batch()
+                builder.append(key=r.key, value=r.value, timestamp=None, headers=list(r.headers))
+        for (topic, partition), builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
         return asyncio.gather(*futures)
 
     async def produce(self, records: Sequence[OutRecord]) -> None:

@@ -102,7 +102,7 @@ def test_load_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_demo_config() -> None:
     config = load_system_config(DEMO)
     assert config.repository == DEMO.parent / "../models"
-    assert config.routes_file == DEMO.parent / "../router/routes.example.toml"
+    assert config.routes_file == DEMO.parent / "routes.demo.toml"
     assert [(d.model, d.version) for d in config.models] == [
         ("intent", "1"),
         ("intent", "2"),
