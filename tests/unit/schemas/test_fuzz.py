@@ -17,7 +17,7 @@ from schemas.codec import Limits, decode_reply, decode_request
 from schemas.errors import SchemaError
 from schemas.messages import InferenceRequest, InferenceResponse
 from schemas.tensors import Tensor, numpy_dtype
-from tests.unit.schemas.strategies import JSON, bodies, near_valid_requests
+from tests.unit.schemas.strategies import JSON, SLOW_OK, bodies, near_valid_requests
 
 
 def _check_request(request: InferenceRequest) -> None:
@@ -46,31 +46,31 @@ def _decode_both(body: bytes, header_length: int | None, limits: Limits | None =
             _check_tensor(tensor)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=SLOW_OK)
 @given(st.binary(max_size=200), st.one_of(st.none(), st.integers(min_value=-2, max_value=220)))
 def test_random_bytes(body: bytes, header_length: int | None) -> None:
     _decode_both(body, header_length)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=SLOW_OK)
 @given(JSON)
 def test_random_json(value: object) -> None:
     _decode_both(orjson.dumps(value), None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW_OK)
 @given(bodies(), st.booleans())
 def test_request_shaped_junk(body: tuple[bytes, int | None], allow_non_finite: bool) -> None:
     _decode_both(*body, limits=Limits(allow_non_finite=allow_non_finite))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW_OK)
 @given(near_valid_requests(), st.booleans())
 def test_near_valid_requests(body: bytes, allow_non_finite: bool) -> None:
     _decode_both(body, None, limits=Limits(allow_non_finite=allow_non_finite))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_OK)
 @given(bodies(), st.integers(min_value=0, max_value=300))
 def test_any_header_length(body: tuple[bytes, int | None], header_length: int) -> None:
     _decode_both(body[0], header_length)

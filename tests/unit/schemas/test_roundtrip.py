@@ -21,7 +21,7 @@ from schemas.codec import (
 from schemas.messages import InferenceRequest, InferenceResponse
 from schemas.tensors import Datatype, Tensor, datatype_of, numpy_dtype
 from tests.unit.schemas.compare import assert_same_tensor
-from tests.unit.schemas.strategies import FLOAT_WIDTHS
+from tests.unit.schemas.strategies import FLOAT_WIDTHS, SLOW_OK
 
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
 NUMERIC = [dt for dt in Datatype if dt is not Datatype.BYTES]
@@ -51,7 +51,7 @@ def tensors(draw: st.DrawFn, datatype: Datatype) -> Tensor:
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
 @pytest.mark.parametrize("datatype", list(Datatype), ids=str)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None, suppress_health_check=SLOW_OK)
 @given(data=st.data())
 def test_request_round_trip(datatype: Datatype, binary: bool, data: st.DataObject) -> None:
     tensor = data.draw(tensors(datatype))
@@ -68,7 +68,7 @@ def test_request_round_trip(datatype: Datatype, binary: bool, data: st.DataObjec
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
 @pytest.mark.parametrize("datatype", list(Datatype), ids=str)
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=10, deadline=None, suppress_health_check=SLOW_OK)
 @given(data=st.data())
 def test_response_round_trip(datatype: Datatype, binary: bool, data: st.DataObject) -> None:
     tensor = data.draw(tensors(datatype))
@@ -81,7 +81,7 @@ def test_response_round_trip(datatype: Datatype, binary: bool, data: st.DataObje
     assert_same_tensor(decoded.outputs[0], tensor)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW_OK)
 @given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), max_size=16))
 def test_fp32_json_is_exact_and_shortest(values: list[float]) -> None:
     array = np.asarray(values, dtype=np.float32)
