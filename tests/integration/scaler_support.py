@@ -188,6 +188,16 @@ class SizeSampler:
             return None
         return next((at for at, status in self.samples if at > grown and status.size == 1), None)
 
+    def alone_since_shrink(self, seconds: float) -> bool:
+        """Whether the pool shrank back to one process over `seconds` ago and the retired ones exited."""
+        shrunk, latest = self.shrunk_at(), self.latest()
+        return (
+            shrunk is not None
+            and latest is not None
+            and len(latest.pids) == 1
+            and time.time() - shrunk > seconds
+        )
+
     def latest(self) -> PoolStatus | None:
         """The last status read."""
         return self.samples[-1][1] if self.samples else None

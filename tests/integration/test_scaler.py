@@ -47,9 +47,7 @@ async def reply_span(bootstrap: str, reply: str, count: int) -> float:
     return (max(stamps) - min(stamps)) / 1000
 
 
-async def drain(
-    bootstrap: str, tmp: Path, name: str, *, scaler: bool
-) -> tuple[float, SizeSampler, str, str, Path]:
+async def drain(bootstrap: str, tmp: Path, name: str, *, scaler: bool) -> tuple[float, SizeSampler, str, str]:
     """Run `inferq up` on a fresh 20,000-request backlog until every request is answered."""
     repo, model = slow_tabular(tmp / name)
     config = system_config(tmp / name, repo, model, window_s=WINDOW_S, poll_s=POLL_S)
@@ -73,15 +71,15 @@ async def drain(
         log = proc.log()
     assert set(replies.by_id) == ids, log[-3000:]
     assert replies.duplicates() == 0
-    return await reply_span(bootstrap, reply, BACKLOG), sampler, log, model, config
+    return await reply_span(bootstrap, reply, BACKLOG), sampler, log, model
 
 
 async def test_a_backlog_grows_the_pool_drains_faster_than_one_worker_and_the_pool_shrinks_back(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    fixed_s, fixed, _, _, _ = await drain(kafka_bootstrap, tmp_path, "fixed", scaler=False)
+    fixed_s, fixed, _, _ = await drain(kafka_bootstrap, tmp_path, "fixed", scaler=False)
     assert fixed.sizes() == [1]
-    scaled_s, sampler, log, model, _ = await drain(kafka_bootstrap, tmp_path, "scaled", scaler=True)
+    scaled_s, sampler, log, model = await drain(kafka_bootstrap, tmp_path, "scaled", scaler=True)
 
     decisions = events(log, "scale_decision", model=model)
     print(f"\ndrain: fixed single worker {fixed_s:.1f}s, scaling on {scaled_s:.1f}s")
@@ -114,33 +112,24 @@ async def test_scale_down_while_requests_arrive_answers_every_request_exactly_on
     sampler, stop = SizeSampler(state, model), asyncio.Event()
     with inferq_up(config, state, up_env(reply), tmp_path / "up.log") as proc:
         sampling = asyncio.create_task(sampler.run(stop))
-        deadline = time.monotonic() + 60
-        while not assigned(proc.log(), topic):
-            assert time.monotonic() < deadline, proc.log()[-3000:]
-            await asyncio.sleep(0.2)
-        lag_at = time.time()
-        ids = await produce_requests(kafka_bootstrap, topic, reply, 6000, "burst")
-        # A trickle that goes on until the pool has grown, shrunk back to one process and
-        # that process alone has served for a while: the shrink happens under load.
-        trickle, deadline = 0, time.monotonic() + 60
-        while time.monotonic() < deadline:
-            batch = request_records(reply, 20, f"t{trickle}-")
-            await produce(kafka_bootstrap, topic, batch)
-            ids |= {f"t{trickle}-{i}" for i in range(20)}
-            trickle += 1
-            shrunk, latest = sampler.shrunk_at(), sampler.latest()
-            # Done once the retired processes have exited and the last one served alone for 2 s.
-            if (
-                shrunk is not None
-                and latest is not None
-                and len(latest.pids) == 1
-                and time.time() - shrunk > 2
-            ):
-                break
-            await asyncio.sleep(0.1)
-        replies = await collect(kafka_bootstrap, reply, ids, timeout_s=90)
-        stop.set()
-        await sampling
+        try:
+            assert await eventually(lambda: bool(assigned(proc.log(), topic)), 60), proc.log()[-3000:]
+            lag_at = time.time()
+            ids = await produce_requests(kafka_bootstrap, topic, reply, 6000, "burst")
+            # A trickle that goes on until the pool has grown, shrunk back to one process and
+            # that process alone has served for 2 s: the shrink happens under load.
+            trickle, deadline = 0, time.monotonic() + 60
+            while time.monotonic() < deadline:
+                await produce(kafka_bootstrap, topic, request_records(reply, 20, f"t{trickle}-"))
+                ids |= {f"t{trickle}-{i}" for i in range(20)}
+                trickle += 1
+                if sampler.alone_since_shrink(2.0):
+                    break
+                await asyncio.sleep(0.1)
+            replies = await collect(kafka_bootstrap, reply, ids, timeout_s=90)
+        finally:
+            stop.set()
+            await sampling
         log = proc.log()
 
     assert max(sampler.sizes()) >= 2, sampler.sizes()
