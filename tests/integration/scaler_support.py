@@ -48,15 +48,16 @@ def system_config(
     window_s: float = 3.0,
     poll_s: float = 0.5,
     partitions: int = 8,
+    routers: int = 0,
 ) -> Path:
-    """A system config running one pool of `model` version 1 and no router."""
+    """A system config running one pool of `model` version 1 (and no router unless asked)."""
     # Random ports (other test runs on this machine serve metrics too), below Linux's
     # ephemeral range (32768+), where the Kafka clients' own sockets could hold them.
     base = random.randrange(20_000, 32_000, 10)
     path = tmp / f"{model}.toml"
     path.write_text(
         f"""repository = "{repo}"
-routers = 0
+routers = {routers}
 partitions = {partitions}
 metrics_port_base = {base}
 
@@ -75,11 +76,13 @@ poll_interval_s = {poll_s}
 
 
 def scaler_metrics_port(config: Path) -> int:
-    """The scaler's port under `inferq up` for a `system_config` file: after the one pool's block."""
+    """The scaler's port under `inferq up` for a `system_config` file: after the routers and the pool."""
     text = config.read_text()
-    base = int(text.split("metrics_port_base = ")[1].split()[0])
-    max_replicas = int(text.split("max_replicas = ")[1].split()[0])
-    return base + max_replicas
+
+    def value(key: str) -> int:
+        return int(text.split(f"{key} = ")[1].split()[0])
+
+    return value("metrics_port_base") + value("routers") + value("max_replicas")
 
 
 @contextmanager

@@ -186,3 +186,31 @@ async def test_up_creates_the_work_topic_and_a_signal_stops_every_process(
     assert not events(log, "child_died"), log[-3000:]
     assert list(state.iterdir()) == []
     assert len(await describe_partitions(kafka_bootstrap, topic)) == 4
+
+
+async def test_up_runs_a_router_that_forwards_requests_to_the_pool(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    repo, model = slow_tabular(tmp_path)
+    config = system_config(tmp_path, repo, model, routers=1)
+    requests, reply = unique("requests"), unique("replies")
+    env = {
+        **up_env(reply),
+        "INFERQ_REQUESTS_TOPIC": requests,
+        "INFERQ_ROUTES_TOPIC": unique("routes"),
+        "INFERQ_ROUTER_GROUP": unique("router"),
+    }
+    await ensure_topics(KafkaSettings(kafka_bootstrap), {requests: 4, reply: 8})
+    records = [
+        (key, body, [*headers, ("model", model.encode())])
+        for key, body, headers in request_records(reply, 50, "via-router-")
+    ]
+    with inferq_up(config, tmp_path / "state", env, tmp_path / "up.log") as proc:
+        await produce(kafka_bootstrap, requests, records)
+        replies = await collect(kafka_bootstrap, reply, {f"via-router-{i}" for i in range(50)}, timeout_s=60)
+        log = proc.log()
+    assert len(replies.by_id) == 50, log[-3000:]
+    assert replies.headers("via-router-0")["status"] == b"ok"
+    started = [d["child"] for d in events(log, "child_started")]
+    assert sorted(name.split("-")[0] for name in started) == ["router", "scaler"]
+    assert not events(log, "child_died"), log[-3000:]
