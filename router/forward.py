@@ -51,7 +51,7 @@ def route(  # noqa: PLR0911 - one return per refusal reads as the checklist it i
     try:
         meta = h.parse_meta(record.headers)
     except SchemaError as exc:
-        return Rejected(record, default_reply, "", "", exc.code, str(exc), shadow=False)
+        return Rejected(record, default_reply, "", "", exc.code, exc.message, shadow=False)
     reply_to = meta.reply_to or default_reply
     if not reply_allowed(reply_to, rules.reply_allow_list):
         # Refusals never go to a topic off the allow-list; the worker answers REPLY_TOPIC_FORBIDDEN.
@@ -69,7 +69,8 @@ def route(  # noqa: PLR0911 - one return per refusal reads as the checklist it i
                 limits=rules.limits,
             )
         except SchemaError as exc:
-            return Rejected(record, reply_to, cid, cid, exc.code, str(exc), meta.shadow)
+            cid = cid or exc.request_id
+            return Rejected(record, reply_to, cid, cid, exc.code, exc.message, meta.shadow)
         cid = cid or request.id
         model, pinned = request.model_name, pinned or request.model_version
         if model is None:
@@ -83,7 +84,7 @@ def route(  # noqa: PLR0911 - one return per refusal reads as the checklist it i
         code = exc.code or ErrorCode.UNKNOWN_MODEL
         return Rejected(record, reply_to, cid, cid, code, str(exc), meta.shadow)
     except SchemaError as exc:
-        return Rejected(record, reply_to, cid, cid, exc.code, str(exc), meta.shadow)
+        return Rejected(record, reply_to, cid, cid, exc.code, exc.message, meta.shadow)
     kept = tuple((k, v) for k, v in record.headers if k not in _REPLACED)
     model_header = (h.MODEL, model.encode())
     primary = OutRecord(

@@ -51,7 +51,7 @@ def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  
     try:
         meta = parse_meta(record.headers)
     except SchemaError as exc:
-        return Rejected(record, rules.default_reply_topic, "", "", exc.code, str(exc), shadow=False)
+        return Rejected(record, rules.default_reply_topic, "", "", exc.code, exc.message, shadow=False)
     cid = meta.correlation_id or ""
     requested = meta.reply_to or rules.default_reply_topic
     # A forbidden reply topic is never written to: the refusal goes to the default topic.
@@ -68,8 +68,10 @@ def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  
             limits=rules.limits,
         )
     except SchemaError as exc:
-        code, message = _forbidden(requested) if forbidden else (exc.code, str(exc))
-        return Rejected(record, reply_to, cid, cid, code, message, shadow)
+        code, message = _forbidden(requested) if forbidden else (exc.code, exc.message)
+        # The body's id, when it was readable, names the request in the error reply.
+        cid = cid or exc.request_id
+        return Rejected(record, reply_to, cid, exc.request_id or cid, code, message, shadow)
     cid = cid or request.id
     request_id = request.id or cid
     if forbidden:
@@ -77,7 +79,7 @@ def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  
     try:
         check_request(rules.spec, request)
     except SchemaError as exc:
-        return Rejected(record, reply_to, cid, request_id, exc.code, str(exc), shadow)
+        return Rejected(record, reply_to, cid, request_id, exc.code, exc.message, shadow)
     if meta.deadline_ms is not None and now_ms > meta.deadline_ms:
         message = f"deadline {meta.deadline_ms} passed before inference (now {now_ms})"
         return Rejected(record, reply_to, cid, request_id, ErrorCode.DEADLINE_EXCEEDED, message, shadow)
