@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from bench.progress import Progress
 from bench.workloads import RequestRecord
@@ -137,8 +138,15 @@ async def wait_group_stable(
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            (response,) = await admin.describe_consumer_groups([group])
-            for described in response.groups:
+            try:
+                (response,) = await admin.describe_consumer_groups([group])
+                groups = response.groups
+            except KafkaError as exc:
+                # A fresh broker creates __consumer_offsets on first use: no coordinator until then.
+                if not exc.retriable:
+                    raise
+                groups = []
+            for described in groups:
                 state, members = described[2], described[5]
                 if state == "Stable" and any(len(m[4]) > EMPTY_ASSIGNMENT_BYTES for m in members):
                     return time.time()
