@@ -220,9 +220,9 @@ def _check_unique(models: list[ModelDeployment]) -> None:
 
 
 def _check_ports(base: int, routers: int, models: list[ModelDeployment]) -> None:
-    # Each local process (routers, then every worker up to max_replicas) takes
-    # the next port from the base; the last one must still be a valid port.
-    needed = routers + sum(deployment.scaling.max_replicas for deployment in models)
+    # Each local process (routers, then every worker up to max_replicas, then the
+    # scaler) takes the next port from the base; the last one must still be valid.
+    needed = routers + sum(deployment.scaling.max_replicas for deployment in models) + 1
     if base + needed - 1 > _MAX_PORT:
         raise SystemConfigError(
             "metrics_port_base", f"{base} leaves no room for {needed} metrics ports below {_MAX_PORT + 1}"

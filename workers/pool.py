@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -20,6 +21,10 @@ from pathlib import Path
 import structlog
 
 log = structlog.get_logger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Loaded here, not in the forked child, which should run as little Python as possible before exec.
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +125,9 @@ class WorkerPool:
         # The slot names the process across restarts (exactly-once mode derives its transactional id from it).
         env["INFERQ_INSTANCE"] = str(slot.index)
         while not slot.retiring:
-            slot.process = await asyncio.create_subprocess_exec(*self._spec.command(), env=env)
+            slot.process = await asyncio.create_subprocess_exec(
+                *self._spec.command(), env=env, preexec_fn=_stop_with_parent
+            )
             self._log.info("worker_started", slot=slot.index, pid=slot.process.pid)
             code = await asyncio.shield(slot.process.wait())
             if slot.retiring:
@@ -137,3 +144,8 @@ async def run_pool(spec: PoolSpec, processes: int, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await pool.stop()
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the pool's process dies, even by SIGKILL (Linux)."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

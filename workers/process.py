@@ -37,7 +37,11 @@ async def serve(settings: WorkerSettings) -> None:
         },
     )
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        try:
+            start_http_server(settings.metrics_port)
+        except OSError as exc:
+            # A port still held by a draining predecessor must not stop a worker from serving.
+            log.warning("metrics_port_unavailable", port=settings.metrics_port, error=str(exc))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
