@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -42,6 +45,26 @@ BATCH_SIZE = Histogram(
 IN_FLIGHT = Gauge("inferq_worker_in_flight", "Requests fetched and not yet committed", ["model", "version"])
 
 
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """`histogram.observe(v) for v in values`, in one vectorised pass.
+
+    Per request, two `observe` calls cost more than decoding the request's
+    body; this buckets a whole batch with one `searchsorted`. It updates the
+    child's bucket and sum values the way `Histogram.observe` does (le is
+    inclusive, the last bound is +Inf).
+    """
+    if not values:
+        return
+    amounts = np.asarray(values, dtype=np.float64)
+    # prometheus_client has no bulk observe: these are the fields its own observe() updates.
+    bounds = np.asarray(histogram._upper_bounds)
+    counts = np.bincount(np.searchsorted(bounds, amounts, side="left"), minlength=len(bounds))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=False):
+        if count:
+            bucket.inc(count)
+    histogram._sum.inc(float(amounts.sum()))
+
+
 class WorkerMetrics:
     """The metric children of one model version, bound once so the hot path does no label lookups."""
 
@@ -72,13 +95,13 @@ class WorkerMetrics:
         self._batch.observe(rows)
         self._inference.observe(seconds)
 
-    def queued(self, seconds: float) -> None:
-        """Record a request's time from fetch to model call."""
-        self._queue.observe(seconds)
+    def queued(self, seconds: Sequence[float]) -> None:
+        """Record requests' times from fetch to model call."""
+        observe_many(self._queue, seconds)
 
-    def end_to_end(self, seconds: float) -> None:
-        """Record a request's end-to-end latency."""
-        self._end_to_end.observe(seconds)
+    def end_to_end(self, seconds: Sequence[float]) -> None:
+        """Record requests' end-to-end latencies."""
+        observe_many(self._end_to_end, seconds)
 
     def in_flight(self, delta: int) -> None:
         """Adjust the in-flight gauge."""

@@ -40,7 +40,7 @@ from schemas.tensors import Tensor, datatype_of
 from schemas.topics import work_topic, worker_group
 from workers.batching import BatchPolicy, flush_wait_s, plan_calls, row_bounds, run_isolating, should_flush
 from workers.metrics import WorkerMetrics
-from workers.replies import Timing, reply_record
+from workers.replies import call_headers, reply_record
 from workers.session import Model
 from workers.settings import WorkerSettings
 from workers.triage import Job, TriageRules, triage
@@ -249,18 +249,19 @@ class WorkerService:
         rejected = list(batch.rejected)
         answered = shadowed = 0
         fetched_at = {id(j): t for j, t in zip(batch.jobs, batch.fetched_at, strict=True)}
+        queued: list[float] = []
         for call in calls:
             metrics.call(call.rows, call.seconds)
+            shared = call_headers(settings.model, settings.version, call.seconds * 1000, call.rows)
             for lo, hi, result in call.segments:
                 if isinstance(result, Exception):
-                    job = call.jobs[lo]
-                    rejected.append(_inference_failed(job, result))
+                    rejected.append(_inference_failed(call.jobs[lo], result))
                     continue
+                outputs = [(name, datatype_of(array), array) for name, array in result.items()]
                 part = call.jobs[lo:hi]
-                bounds = row_bounds([j.rows for j in part])
-                for job, (start, stop) in zip(part, bounds, strict=True):
+                for job, (start, stop) in zip(part, row_bounds([j.rows for j in part]), strict=True):
                     queue_s = call.started - fetched_at[id(job)]
-                    metrics.queued(queue_s)
+                    queued.append(queue_s)
                     if job.meta.shadow:
                         shadowed += 1
                         continue
@@ -268,11 +269,14 @@ class WorkerService:
                         model_name=settings.model,
                         model_version=settings.version,
                         id=job.request.id or job.correlation_id,
-                        outputs=tuple(_tensor(name, array[start:stop]) for name, array in result.items()),
+                        outputs=tuple(
+                            Tensor(name, dt, (stop - start, *array.shape[1:]), array[start:stop])
+                            for name, dt, array in outputs
+                        ),
                     )
-                    timing = Timing(queue_s * 1000, call.seconds * 1000, call.rows)
-                    out.append(reply_record(job, response, timing))
+                    out.append(reply_record(job, response, queue_s * 1000, shared))
                     answered += 1
+        metrics.queued(queued)
         for rej in rejected:
             if rej.shadow:
                 self._log.warning("shadow_request_rejected", code=rej.code, offset=rej.record.offset)
@@ -295,8 +299,7 @@ class WorkerService:
             metrics.ok(answered)
             metrics.shadow(shadowed)
             metrics.in_flight(-count)
-            for ts in timestamps:
-                metrics.end_to_end((now_ms - ts) / 1000.0)
+            metrics.end_to_end([(now_ms - ts) / 1000.0 for ts in timestamps])
 
         if self._settings.transactional_id:
             await self._producer.produce_transaction(out, batch.offsets, self._group)
@@ -315,10 +318,6 @@ def _stack(jobs: Sequence[Job]) -> dict[str, np.ndarray]:
         for tensor in job.request.inputs:
             by_name[tensor.name].append(tensor.data)
     return {name: np.concatenate(arrays, axis=0) for name, arrays in by_name.items()}
-
-
-def _tensor(name: str, array: np.ndarray) -> Tensor:
-    return Tensor(name=name, datatype=datatype_of(array), shape=tuple(array.shape), data=array)
 
 
 def _inference_failed(job: Job, exc: Exception) -> Rejected:
