@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from inferq.envconfig import DEFAULT_MAX_PAYLOAD_BYTES, common_fields, setting
 from inferq.transport import KafkaSettings
 from schemas.topics import DLQ, REPLIES, REQUESTS, ROUTES
-
-ENV_PREFIX = "INFERQ_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +26,7 @@ class RouterSettings:
     reply_allow_list: tuple[str, ...] = (REPLIES,)
     dlq_topic: str = DLQ
     work_partitions: int = 8
-    max_payload_bytes: int = 4 * 1024 * 1024
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     metrics_port: int = 0
 
     @classmethod
@@ -40,23 +39,11 @@ class RouterSettings:
     ) -> RouterSettings:
         """Settings from `INFERQ_*` variables (see README) and the CLI's paths."""
         env = os.environ if environ is None else environ
-
-        def get(name: str, default: str) -> str:
-            return env.get(ENV_PREFIX + name, default)
-
-        reply_topic = get("REPLY_TOPIC", REPLIES)
-        allow = tuple(t.strip() for t in get("REPLY_ALLOW_LIST", reply_topic).split(",") if t.strip())
         return cls(
-            kafka=KafkaSettings.from_env(env),
+            **common_fields(env),
             routes_file=routes_file,
             repository=repository,
-            requests_topic=get("REQUESTS_TOPIC", REQUESTS),
-            routes_topic=get("ROUTES_TOPIC", ROUTES),
-            group=get("ROUTER_GROUP", "inferq.router"),
-            reply_topic=reply_topic,
-            reply_allow_list=allow if reply_topic in allow else (*allow, reply_topic),
-            dlq_topic=get("DLQ_TOPIC", DLQ),
-            work_partitions=int(get("WORK_PARTITIONS", "8")),
-            max_payload_bytes=int(get("MAX_PAYLOAD_BYTES", str(4 * 1024 * 1024))),
-            metrics_port=int(get("METRICS_PORT", "0")),
+            requests_topic=setting(env, "REQUESTS_TOPIC", REQUESTS),
+            routes_topic=setting(env, "ROUTES_TOPIC", ROUTES),
+            group=setting(env, "ROUTER_GROUP", "inferq.router"),
         )

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from inferq.envconfig import DEFAULT_MAX_PAYLOAD_BYTES, ENV_PREFIX, common_fields
 from inferq.transport import KafkaSettings
 from schemas.topics import DLQ, REPLIES
-
-ENV_PREFIX = "INFERQ_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +23,7 @@ class WorkerSettings:
     reply_topic: str = REPLIES
     reply_allow_list: tuple[str, ...] = (REPLIES,)
     dlq_topic: str = DLQ
-    max_payload_bytes: int = 4 * 1024 * 1024
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     work_partitions: int = 8
     metrics_port: int = 0
     transactional_id: str | None = None
@@ -41,24 +40,11 @@ class WorkerSettings:
     ) -> WorkerSettings:
         """Settings for one model version, the rest from `INFERQ_*` variables (see README)."""
         env = os.environ if environ is None else environ
-
-        def get(name: str, default: str) -> str:
-            return env.get(ENV_PREFIX + name, default)
-
-        reply_topic = get("REPLY_TOPIC", REPLIES)
-        allow = tuple(t.strip() for t in get("REPLY_ALLOW_LIST", reply_topic).split(",") if t.strip())
         return cls(
-            kafka=KafkaSettings.from_env(env),
+            **common_fields(env),
             repository=repository,
             model=model,
             version=version,
-            reply_topic=reply_topic,
-            # The default reply topic is always allowed: refusals are sent there.
-            reply_allow_list=allow if reply_topic in allow else (*allow, reply_topic),
-            dlq_topic=get("DLQ_TOPIC", DLQ),
-            max_payload_bytes=int(get("MAX_PAYLOAD_BYTES", str(4 * 1024 * 1024))),
-            work_partitions=int(get("WORK_PARTITIONS", "8")),
-            metrics_port=int(get("METRICS_PORT", "0")),
             transactional_id=_transactional_id(env, model, version),
         )
 
