@@ -163,7 +163,7 @@ async def prepare(settings: BenchSettings, scope: Scope, workload: Workload) -> 
     path = model_path(settings.models, workload)
     commands: dict[str, tuple[list[str], Mapping[str, str]]] = {
         PIPE_LIMIT: (
-            pipe_argv(work, groups[PIPE_LIMIT], replies[PIPE_LIMIT], size, config.max_batch_size),
+            pipe_argv(work, groups[PIPE_LIMIT], replies[PIPE_LIMIT], size),
             {},
         ),
         NAIVE: (naive_argv(path, alias, work, groups[NAIVE], replies[NAIVE]), {}),

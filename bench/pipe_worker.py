@@ -1,12 +1,14 @@
 """pipe-limit: the Kafka I/O ceiling of one Python process, no decoding and no inference.
 
-A minimal aiokafka loop with the worker's client settings (manual commits,
-idempotent acks=all producer, 1 ms linger): fetch a batch of request records,
-produce one reply per record — a fixed body of the size of a real reply, the
-request's key and correlation id — and commit the batch once its replies are
-acknowledged, overlapping that wait with the next batch. Runs until SIGTERM.
+A minimal aiokafka loop with the worker's client settings (idempotent acks=all
+producer, 1 ms linger, the same fetch sizes): fetch whatever records are
+buffered, produce one reply per record — a fixed body of the size of a real
+reply, with the request's key and correlation id — and go on without waiting
+for acknowledgements (the producer pipelines them) and without committing: a
+ceiling, so nothing the worker must do and a bare loop need not is in it.
+Runs until SIGTERM, then flushes.
 
-Run: `python -m bench.pipe_worker --topic T --group G --reply-topic R --reply-size BYTES --batch N`
+Run: `python -m bench.pipe_worker --topic T --group G --reply-topic R --reply-size BYTES [--batch N]`
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ import argparse
 import asyncio
 import os
 import signal
-from collections.abc import Awaitable
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 CORRELATION_ID = "correlation-id"
 
@@ -45,28 +45,16 @@ async def pipe(args: argparse.Namespace, stop: asyncio.Event) -> None:
     body = b"x" * args.reply_size
     await producer.start()
     await consumer.start()
-    previous: tuple[Awaitable[Any], dict[TopicPartition, int]] | None = None
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=args.batch)
-            acks = []
-            offsets = {}
-            for tp, records in batches.items():
+            for records in batches.values():
                 for record in records:
                     cid = next((v for k, v in record.headers if k == CORRELATION_ID), b"")
-                    acks.append(
-                        await producer.send(
-                            args.reply_topic, body, key=record.key, headers=[(CORRELATION_ID, cid)]
-                        )
+                    await producer.send(
+                        args.reply_topic, body, key=record.key, headers=[(CORRELATION_ID, cid)]
                     )
-                offsets[tp] = records[-1].offset + 1
-            if previous is not None:
-                await previous[0]
-                await consumer.commit(previous[1])
-            previous = (asyncio.gather(*acks), offsets) if acks else None
-        if previous is not None:
-            await previous[0]
-            await consumer.commit(previous[1])
+        await producer.flush()
     finally:
         await consumer.stop()
         await producer.stop()
@@ -88,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", required=True)
     parser.add_argument("--reply-topic", required=True)
     parser.add_argument("--reply-size", type=int, required=True)
-    parser.add_argument("--batch", type=int, required=True, help="max records per fetch")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="max records per fetch (default: all buffered)"
+    )
     asyncio.run(serve(parser.parse_args(argv)))
     return 0
 

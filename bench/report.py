@@ -103,6 +103,7 @@ def report_json(
                 if r.workload == result.workload
             },
             "latency": _latency_json(latency) if latency else None,
+            "harness_cpu_during_latency_run": result.latency.harness_cpu if result.latency else None,
             "p99_bound_ms": p99_bounds.get(result.workload),
             "batches_at_saturation": batch_stats(result.saturation_batches).to_json(),
             "calls_by_size_at_saturation": call_histogram(result.saturation_batches),

@@ -152,13 +152,12 @@ def warn_incomplete(throughput: Throughput, child: Child) -> None:
     )
 
 
-def pipe_argv(topic: str, group: str, reply_topic: str, size: int, batch: int) -> list[str]:
+def pipe_argv(topic: str, group: str, reply_topic: str, size: int) -> list[str]:
     """pipe-limit's command line."""
     return [
         "-m",
         "bench.pipe_worker",
-        *("--topic", topic, "--group", group, "--reply-topic", reply_topic),
-        *("--reply-size", str(size), "--batch", str(batch)),
+        *("--topic", topic, "--group", group, "--reply-topic", reply_topic, "--reply-size", str(size)),
     ]
 
 
