@@ -131,12 +131,23 @@ def write_json(path: Path, document: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(_no_nan(document), indent=2, sort_keys=False) + "\n")
 
 
+QUICK_CAVEAT = (
+    "quick mode: backlogs of a few thousand requests drain in well under a second, so start-up "
+    "(first offsets, first fetches, cold code paths) weighs on every figure; use `make bench` for numbers"
+)
+
+
 def table(
-    results: Sequence[WorkloadResult], p99_bounds: Mapping[str, float], verdict_list: Sequence[Verdict]
+    results: Sequence[WorkloadResult],
+    p99_bounds: Mapping[str, float],
+    verdict_list: Sequence[Verdict],
+    *,
+    caveat: str | None = None,
 ) -> str:
     """The human-readable summary printed at the end of a run."""
     rates = rates_of(results)
-    lines = ["", "Throughput (req/s; ort-limit in rows/s)", _row("workload", *SYSTEMS)]
+    lines = ["", f"!!! {caveat}"] if caveat else []
+    lines += ["", "Throughput (req/s; ort-limit in rows/s)", _row("workload", *SYSTEMS)]
     for result in results:
         cells = []
         for system in SYSTEMS:

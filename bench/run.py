@@ -26,7 +26,7 @@ from bench.kafka_io import delete_topics
 from bench.plots import plot_all
 from bench.procs import REPO_ROOT, install_cleanup
 from bench.progress import note
-from bench.report import machine, rates_of, report_json, table, write_json
+from bench.report import QUICK_CAVEAT, machine, rates_of, report_json, table, write_json
 from bench.settings import BenchSettings
 from bench.sweep import SweepPoint, sweep
 from bench.workloads import BY_NAME, WORKLOADS, by_names
@@ -116,7 +116,7 @@ def run(settings: BenchSettings) -> Path:
     bounds = p99_bounds(results)
     latencies = {r.workload: r.latency.latency for r in results if r.latency is not None}
     verdict_list = verdicts(rates_of(results), latencies, bounds)
-    sys.stdout.write(table(results, bounds, verdict_list))
+    sys.stdout.write(table(results, bounds, verdict_list, caveat=QUICK_CAVEAT if settings.quick else None))
     document = report_json(
         settings,
         started=started.isoformat(),
