@@ -8,7 +8,9 @@ scaling logic. Records cross the seam as plain frozen values.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -100,7 +102,6 @@ class Producer:
             max_batch_size=256 * 1024,
             transactional_id=transactional_id,
         )
-        self._partitioner = DefaultPartitioner()
         self._started = False
 
     async def start(self) -> None:
@@ -131,7 +132,9 @@ class Producer:
             parts = partitions.get(r.topic)
             if parts is None:
                 parts = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
-            tp = (r.topic, self._partitioner(r.key, parts, parts))
+            # Unkeyed records are spread at random, as aiokafka does (no secret involved).
+            index = _partition(r.key, len(parts)) if r.key is not None else random.randrange(len(parts))  # noqa: S311
+            tp = (r.topic, parts[index])
             builder = builders.get(tp)
             if builder is None:
                 builder = builders[tp] = producer.create_batch()
@@ -161,6 +164,14 @@ class Producer:
             await self._producer.send_offsets_to_transaction(
                 {TopicPartition(t, p): o for (t, p), o in offsets.items()}, group
             )
+
+
+@functools.lru_cache(maxsize=65536)
+def _partition(key: bytes, partitions: int) -> int:
+    """Java's default partitioner (murmur2, positive, modulo), memoised: keys repeat and aiokafka's
+    murmur2 is pure Python."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 class Consumer:

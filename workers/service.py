@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import structlog
@@ -208,17 +209,48 @@ class WorkerService:
     # -- executor --------------------------------------------------------------------------------
 
     async def _executor(self) -> None:
+        """Infer batch after batch; the next batch's inference starts before this one is published.
+
+        The onnxruntime thread computes batch N+1 while the loop encodes and
+        produces batch N; a batch whose inference ends with no successor in
+        sight is published at once (no waiting for the next batch).
+        """
         loop = asyncio.get_running_loop()
-        while True:
-            batch = await self._to_execute.get()
-            try:
-                if batch is None:
+        running: tuple[_Batch, asyncio.Future[list[_CallResult]]] | None = None
+        arriving = asyncio.ensure_future(self._to_execute.get())
+        try:
+            while True:
+                waits: set[asyncio.Future[Any]] = {arriving} if running is None else {arriving, running[1]}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if running is not None and not arriving.done():
+                    # Woken by the inference: publish it now rather than wait for a successor.
+                    await self._publish_finished(running)
+                    running = None
+                    continue
+                batch = arriving.result()
+                started = (
+                    None
+                    if batch is None
+                    else (batch, loop.run_in_executor(self._threads, self._infer, batch))
+                )
+                if running is not None:
+                    await self._publish_finished(running)
+                if started is None:
                     await self._committer.close()
+                    self._to_execute.task_done()
                     return
-                calls = await loop.run_in_executor(self._threads, self._infer, batch)
-                await self._publish(batch, calls)
-            finally:
-                self._to_execute.task_done()
+                running = started
+                arriving = asyncio.ensure_future(self._to_execute.get())
+        finally:
+            arriving.cancel()
+
+    async def _publish_finished(self, running: tuple[_Batch, asyncio.Future[list[_CallResult]]]) -> None:
+        batch, inference = running
+        try:
+            await self._publish(batch, await inference)
+        finally:
+            # Done only once published: a rebalance's drain waits for exactly this.
+            self._to_execute.task_done()
 
     def _infer(self, batch: _Batch) -> list[_CallResult]:
         """Runs in the onnxruntime thread: every planned call, isolating failures."""

@@ -8,7 +8,7 @@ forbidden reply topics, requests that do not fit the model, expired deadlines.
 from __future__ import annotations
 
 from collections.abc import Collection, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from inferq.deadletter import Rejected
 from inferq.transport import Record
@@ -36,6 +36,9 @@ class Job:
     binary_reply: bool
 
 
+_FITS_CACHE_SIZE = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class TriageRules:
     """What a worker accepts: its model, where it may reply, how big a body may be."""
@@ -44,6 +47,9 @@ class TriageRules:
     default_reply_topic: str
     reply_allow_list: Collection[str]
     limits: Limits
+    # Memo of `check_request` by tensor signature: the check is a pure function of
+    # (names, datatypes, shapes, outputs), and a stream repeats a handful of them.
+    fits: dict[Hashable, tuple[Hashable, SchemaError | None]] = field(default_factory=dict, compare=False)
 
 
 def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  # noqa: PLR0911 - one return per refusal reads as the checklist it is
@@ -76,10 +82,9 @@ def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  
     request_id = request.id or cid
     if forbidden:
         return Rejected(record, reply_to, cid, request_id, *_forbidden(requested), shadow)
-    try:
-        check_request(rules.spec, request)
-    except SchemaError as exc:
-        return Rejected(record, reply_to, cid, request_id, exc.code, exc.message, shadow)
+    key, error = _fits(rules, request)
+    if error is not None:
+        return Rejected(record, reply_to, cid, request_id, error.code, error.message, shadow)
     if meta.deadline_ms is not None and now_ms > meta.deadline_ms:
         message = f"deadline {meta.deadline_ms} passed before inference (now {now_ms})"
         return Rejected(record, reply_to, cid, request_id, ErrorCode.DEADLINE_EXCEEDED, message, shadow)
@@ -90,7 +95,7 @@ def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  
         request=request,
         reply_to=reply_to,
         correlation_id=cid,
-        stack_key=stack_key(request),
+        stack_key=key,
         rows=request.inputs[0].shape[0] if request.inputs[0].shape else 1,
         binary_reply=bool(parameters.get(BINARY_OUTPUT, False)) or meta.header_length is not None,
     )
@@ -100,6 +105,22 @@ def stack_key(request: InferenceRequest) -> Hashable:
     """Requests with equal keys can be concatenated along the batch dimension into one call."""
     inputs = tuple(sorted((t.name, t.datatype, t.shape[1:]) for t in request.inputs))
     return (inputs, request.outputs)
+
+
+def _fits(rules: TriageRules, request: InferenceRequest) -> tuple[Hashable, SchemaError | None]:
+    """The request's stack key and the error `check_request` finds (None: it fits), memoised."""
+    signature = (tuple((t.name, t.datatype, t.shape) for t in request.inputs), request.outputs)
+    known = rules.fits.get(signature)
+    if known is None:
+        try:
+            check_request(rules.spec, request)
+            known = (stack_key(request), None)
+        except SchemaError as exc:
+            known = ((), exc)
+        if len(rules.fits) >= _FITS_CACHE_SIZE:
+            rules.fits.clear()  # a client cycling through shapes must not grow the memo without bound
+        rules.fits[signature] = known
+    return known
 
 
 def _forbidden(topic: str) -> tuple[ErrorCode, str]:

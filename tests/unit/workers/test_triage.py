@@ -108,3 +108,14 @@ def test_shadow_flag_is_carried() -> None:
     outcome = triage(record(body(width=5), inferq_shadow="1"), RULES, NOW)
     assert isinstance(outcome, Rejected)
     assert outcome.shadow
+
+
+def test_the_fit_memo_answers_like_the_check_it_remembers() -> None:
+    rules = TriageRules(SPEC, "inference.replies", ("inference.replies",), Limits())
+    for _ in range(2):  # the second round is answered from the memo
+        bad = triage(record(body(width=5)), rules, NOW)
+        good = triage(record(body(width=4)), rules, NOW)
+        assert isinstance(bad, Rejected)
+        assert bad.code == "SHAPE_MISMATCH"
+        assert isinstance(good, Job)
+    assert len(rules.fits) == 2
