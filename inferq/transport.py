@@ -255,10 +255,6 @@ class Consumer:
             else:
                 self._consumer.seek(tp, committed)
 
-    def assignment(self) -> frozenset[tuple[str, int]]:
-        """Partitions currently assigned to this member."""
-        return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
-
 
 async def partitions_of(settings: KafkaSettings, topic: str) -> list[int]:
     """The partition numbers of `topic`, sorted; empty when it does not exist."""
