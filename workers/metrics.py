@@ -45,6 +45,10 @@ BATCH_SIZE = Histogram(
 IN_FLIGHT = Gauge("inferq_worker_in_flight", "Requests fetched and not yet committed", ["model", "version"])
 
 
+_VECTOR_FROM = 16
+"""Below this many values numpy's fixed cost exceeds a plain loop of observe()."""
+
+
 def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
     """`histogram.observe(v) for v in values`, in one vectorised pass.
 
@@ -53,7 +57,9 @@ def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
     child's bucket and sum values the way `Histogram.observe` does (le is
     inclusive, the last bound is +Inf).
     """
-    if not values:
+    if len(values) < _VECTOR_FROM:
+        for value in values:
+            histogram.observe(value)
         return
     amounts = np.asarray(values, dtype=np.float64)
     # prometheus_client has no bulk observe: these are the fields its own observe() updates.

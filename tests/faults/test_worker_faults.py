@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,26 @@ async def preload(bootstrap: str, topic: str, reply: str) -> list[str]:
     return ids
 
 
+@dataclass(frozen=True)
+class Backlog:
+    ids: list[str]
+    reply: str
+    args: list[str]
+    env: dict[str, str]
+
+
+async def backlog(bootstrap: str, tmp_path: Path) -> Backlog:
+    """A tabular alias with a 10,000-request backlog on 4 partitions, and how to run its worker."""
+    repo, model = alias_repository(tmp_path, ensure_models(), "tabular", ["1"])
+    topic, reply, dlq = work_topic(model, "1"), unique("replies"), unique("dlq")
+    await ensure_topics(KafkaSettings(bootstrap), {topic: 4, reply: 4})
+    # Small batches keep the backlog long enough to stop a worker in the middle of it.
+    (repo / model / "config.toml").write_text("max_batch_size = 8\nmax_queue_delay_ms = 1\n")
+    ids = await preload(bootstrap, topic, reply)
+    args = ["worker", "--repository", str(repo), "--model", model, "--version", "1"]
+    return Backlog(ids, reply, args, {"INFERQ_REPLY_TOPIC": reply, "INFERQ_DLQ_TOPIC": dlq})
+
+
 async def wait_for_replies(bootstrap: str, topic: str, at_least: int, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     while (n := await end_offsets(bootstrap, topic)) < at_least:
@@ -57,14 +78,8 @@ async def wait_for_replies(bootstrap: str, topic: str, at_least: int, timeout_s:
 
 
 async def test_kill_9_of_a_pool_worker_loses_no_request(kafka_bootstrap: str, tmp_path: Path) -> None:
-    repo, model = alias_repository(tmp_path, ensure_models(), "tabular", ["1"])
-    topic, reply, dlq = work_topic(model, "1"), unique("replies"), unique("dlq")
-    await ensure_topics(KafkaSettings(kafka_bootstrap), {topic: 4, reply: 4})
-    # Small batches keep the backlog long enough to kill a worker in the middle of it.
-    (repo / model / "config.toml").write_text("max_batch_size = 8\nmax_queue_delay_ms = 1\n")
-    ids = await preload(kafka_bootstrap, topic, reply)
-    args = ["worker", "--repository", str(repo), "--model", model, "--version", "1", "--processes", "2"]
-    env = {"INFERQ_REPLY_TOPIC": reply, "INFERQ_DLQ_TOPIC": dlq}
+    b = await backlog(kafka_bootstrap, tmp_path)
+    ids, reply, args, env = b.ids, b.reply, [*b.args, "--processes", "2"], b.env
     with inferq_process(args, env, tmp_path / "pool.log") as pool:
         seen = await wait_for_replies(kafka_bootstrap, reply, 1500, timeout_s=90)
         victims = pool.children()
@@ -83,13 +98,8 @@ async def test_kill_9_of_a_pool_worker_loses_no_request(kafka_bootstrap: str, tm
 async def test_sigterm_drains_and_restart_answers_the_rest_exactly_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    repo, model = alias_repository(tmp_path, ensure_models(), "tabular", ["1"])
-    topic, reply, dlq = work_topic(model, "1"), unique("replies"), unique("dlq")
-    await ensure_topics(KafkaSettings(kafka_bootstrap), {topic: 4, reply: 4})
-    (repo / model / "config.toml").write_text("max_batch_size = 8\nmax_queue_delay_ms = 1\n")
-    ids = await preload(kafka_bootstrap, topic, reply)
-    args = ["worker", "--repository", str(repo), "--model", model, "--version", "1"]
-    env = {"INFERQ_REPLY_TOPIC": reply, "INFERQ_DLQ_TOPIC": dlq}
+    b = await backlog(kafka_bootstrap, tmp_path)
+    ids, reply, args, env = b.ids, b.reply, b.args, b.env
     with inferq_process(args, env, tmp_path / "first.log") as first:
         await wait_for_replies(kafka_bootstrap, reply, 1500, timeout_s=90)
         assert first.terminate(timeout=60) == 0, first.log()
@@ -104,13 +114,8 @@ async def test_sigterm_drains_and_restart_answers_the_rest_exactly_once(
 async def test_exactly_once_mode_answers_each_request_once_despite_kill_9(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    repo, model = alias_repository(tmp_path, ensure_models(), "tabular", ["1"])
-    topic, reply, dlq = work_topic(model, "1"), unique("replies"), unique("dlq")
-    await ensure_topics(KafkaSettings(kafka_bootstrap), {topic: 4, reply: 4})
-    (repo / model / "config.toml").write_text("max_batch_size = 8\nmax_queue_delay_ms = 1\n")
-    ids = await preload(kafka_bootstrap, topic, reply)
-    args = ["worker", "--repository", str(repo), "--model", model, "--version", "1"]
-    env = {"INFERQ_REPLY_TOPIC": reply, "INFERQ_DLQ_TOPIC": dlq, "INFERQ_EXACTLY_ONCE": "1"}
+    b = await backlog(kafka_bootstrap, tmp_path)
+    ids, reply, args, env = b.ids, b.reply, b.args, {**b.env, "INFERQ_EXACTLY_ONCE": "1"}
     with inferq_process(args, env, tmp_path / "pool.log") as pool:
         await wait_for_replies(kafka_bootstrap, reply, 1500, timeout_s=90)
         (victim,) = pool.children()

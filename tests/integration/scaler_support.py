@@ -29,12 +29,17 @@ from workers.poolctl import PoolStatus, read_status
 
 # A small batch makes one worker slow enough on two cores for more workers to matter.
 SLOW_TABULAR = "max_batch_size = 8\nmax_queue_delay_ms = 2.0\nintra_op_threads = 1\n"
+# Exactly-once workers wait on one transaction commit per batch: a single worker is bound by
+# that round trip, not by a core, so on two cores more workers overlap the waits. (An
+# at-least-once worker is CPU-bound here, and two cores shared with the broker leave
+# nothing for a third process to gain.)
+COMMIT_BOUND_TABULAR = "max_batch_size = 24\nmax_queue_delay_ms = 2.0\nintra_op_threads = 1\n"
 
 
-def slow_tabular(tmp: Path) -> tuple[Path, str]:
-    """A repository (`tmp/repo`) holding the tabular model under a fresh name, with max_batch_size 8."""
+def slow_tabular(tmp: Path, config: str = SLOW_TABULAR) -> tuple[Path, str]:
+    """A repository (`tmp/repo`) holding the tabular model under a fresh name, with a small max_batch_size."""
     repo, model = alias_repository(tmp / "repo", ensure_models(), "tabular", ["1"])
-    (repo / model / "config.toml").write_text(SLOW_TABULAR)
+    (repo / model / "config.toml").write_text(config)
     return repo, model
 
 

@@ -13,6 +13,7 @@ import pytest
 from inferq.transport import KafkaSettings, ensure_topics
 from schemas.topics import work_topic
 from tests.integration.scaler_support import (
+    COMMIT_BOUND_TABULAR,
     SizeSampler,
     assigned,
     epoch,
@@ -48,18 +49,19 @@ async def reply_span(bootstrap: str, reply: str, count: int) -> float:
 
 
 async def drain(bootstrap: str, tmp: Path, name: str, *, scaler: bool) -> tuple[float, SizeSampler, str, str]:
-    """Run `inferq up` on a fresh 20,000-request backlog until every request is answered."""
-    repo, model = slow_tabular(tmp / name)
+    """Run `inferq up` (exactly-once workers) on a fresh 20,000-request backlog until all are answered."""
+    repo, model = slow_tabular(tmp / name, COMMIT_BOUND_TABULAR)
     config = system_config(tmp / name, repo, model, window_s=WINDOW_S, poll_s=POLL_S)
     topic, reply, state = work_topic(model, "1"), unique("replies"), tmp / name / "state"
     await ensure_topics(KafkaSettings(bootstrap), {topic: 8, reply: 8})
     ids = await produce_requests(bootstrap, topic, reply, BACKLOG, "r")
     sampler, stop = SizeSampler(state, model), asyncio.Event()
     extra = () if scaler else ("--no-scaler",)
-    with inferq_up(config, state, up_env(reply), tmp / f"{name}.log", *extra) as proc:
+    env = {**up_env(reply), "INFERQ_EXACTLY_ONCE": "1"}
+    with inferq_up(config, state, env, tmp / f"{name}.log", *extra) as proc:
         sampling = asyncio.create_task(sampler.run(stop))
         try:
-            replies = await collect(bootstrap, reply, ids, timeout_s=150)
+            replies = await collect(bootstrap, reply, ids, timeout_s=150, isolation_level="read_committed")
             if scaler:
                 metrics = await asyncio.to_thread(scrape, scaler_metrics_port(config))
                 assert f'inferq_scaler_desired_replicas{{model="{model}",version="1"}}'.encode() in metrics
