@@ -15,7 +15,7 @@ from inferq.deadletter import Rejected
 from inferq.transport import Header, OutRecord, Record
 from router.policy import RouteTable, choose_version, resolve, shadow_versions
 from schemas import headers as h
-from schemas.codec import Limits, decode_request
+from schemas.codec import Limits, decode_record_request
 from schemas.errors import ErrorCode, SchemaError
 from schemas.routes import RouteError
 from schemas.topics import reply_allowed, work_topic
@@ -62,12 +62,7 @@ def route(  # noqa: PLR0911 - one return per refusal reads as the checklist it i
         if record.value is None:
             return Rejected(record, reply_to, cid, cid, ErrorCode.INVALID_REQUEST, "no model", meta.shadow)
         try:
-            request = decode_request(
-                record.value,
-                content_type=meta.content_type,
-                header_length=meta.header_length,
-                limits=rules.limits,
-            )
+            request = decode_record_request(record.value, meta, rules.limits)
         except SchemaError as exc:
             cid = cid or exc.request_id
             return Rejected(record, reply_to, cid, cid, exc.code, exc.message, meta.shadow)

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from schemas.errors import ErrorCode, SchemaError
+from schemas.headers import RequestMeta
 from schemas.messages import ErrorReply, InferenceRequest, InferenceResponse
 from schemas.tensor_binary import array_from_binary, array_to_binary
 from schemas.tensor_json import array_from_json, array_to_json, floats_to_json
@@ -86,6 +87,13 @@ def decode_request(
     except SchemaError as error:
         error.request_id = request_id
         raise
+
+
+def decode_record_request(body: bytes, meta: RequestMeta, limits: Limits) -> InferenceRequest:
+    """Decode a request record's body as its headers describe it (content type, binary header length)."""
+    return decode_request(
+        body, content_type=meta.content_type, header_length=meta.header_length, limits=limits
+    )
 
 
 def decode_reply(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from inferq.deadletter import Rejected
 from inferq.transport import Record
-from schemas.codec import Limits, decode_request
+from schemas.codec import Limits, decode_record_request
 from schemas.errors import ErrorCode, SchemaError
 from schemas.headers import RequestMeta, parse_meta
 from schemas.messages import InferenceRequest
@@ -67,12 +67,7 @@ def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  
     if record.value is None:
         return Rejected(record, reply_to, cid, cid, ErrorCode.INVALID_REQUEST, "record has no value", shadow)
     try:
-        request = decode_request(
-            record.value,
-            content_type=meta.content_type,
-            header_length=meta.header_length,
-            limits=rules.limits,
-        )
+        request = decode_record_request(record.value, meta, rules.limits)
     except SchemaError as exc:
         code, message = _forbidden(requested) if forbidden else (exc.code, exc.message)
         # The body's id, when it was readable, names the request in the error reply.
