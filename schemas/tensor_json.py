@@ -137,17 +137,29 @@ def _flatten(data: object, shape: tuple[int, ...], size: int) -> list[Any]:
     return level
 
 
-def _numbers(flat: list[Any], datatype: Datatype, *, allow_non_finite: bool) -> np.ndarray[Any, Any]:
-    kinds = set(map(type, flat))
+def plain_numbers(flat: list[Any], datatype: Datatype) -> np.ndarray[Any, Any] | None:
+    """`flat` as a read-only 1-D array when every element is a JSON number the datatype holds as is.
+
+    None when some element needs the exact rules of `array_from_json` (strings for
+    non-finite floats, integral floats for integer datatypes, BOOL) or is refused by them.
+    """
     # struct converts in C and enforces the datatype's range (refusing floats for integer
     # codes); it would take bools as numbers, hence the type check first.
-    if datatype is not Datatype.BOOL and kinds <= _NUMBER:
-        try:
-            packed = _packer(datatype, len(flat)).pack(*flat)
-        except (struct.error, OverflowError):
-            pass  # the exact rules below find what is wrong, or convert what is allowed
-        else:
-            return np.frombuffer(packed, dtype=_LITTLE[datatype])
+    if datatype is Datatype.BOOL or datatype is Datatype.BYTES or not set(map(type, flat)) <= _NUMBER:
+        return None
+    try:
+        packed = _packer(datatype, len(flat)).pack(*flat)
+    except (struct.error, OverflowError):
+        return None
+    return np.frombuffer(packed, dtype=_LITTLE[datatype])
+
+
+def _numbers(flat: list[Any], datatype: Datatype, *, allow_non_finite: bool) -> np.ndarray[Any, Any]:
+    plain = plain_numbers(flat, datatype)
+    if plain is not None:
+        return plain
+    # The exact rules: find what is wrong, or convert what is allowed.
+    kinds = set(map(type, flat))
     if list in kinds:
         raise SchemaError(ErrorCode.INVALID_TENSOR, "arrays mixed with values")
     if datatype in FLOAT_DATATYPES:
