@@ -36,12 +36,11 @@ from inferq.deadletter import Rejected, dlq_record, error_reply_record
 from inferq.transport import Consumer, OutRecord, Producer, Record
 from schemas.codec import Limits
 from schemas.errors import ErrorCode
-from schemas.messages import InferenceResponse
-from schemas.tensors import Tensor, datatype_of
+from schemas.fast_codec import RequestLane
 from schemas.topics import work_topic, worker_group
 from workers.batching import BatchPolicy, flush_wait_s, plan_calls, row_bounds, run_isolating, should_flush
 from workers.metrics import WorkerMetrics
-from workers.replies import call_headers, reply_record
+from workers.replies import call_headers, segment_replies
 from workers.session import Model
 from workers.settings import WorkerSettings
 from workers.triage import Job, TriageRules, triage
@@ -96,11 +95,13 @@ class WorkerService:
             max_batch_size=spec.config.max_batch_size,
             max_queue_delay_s=spec.config.max_queue_delay_ms / 1000.0,
         )
+        limits = Limits(max_payload_bytes=settings.max_payload_bytes)
         self._rules = TriageRules(
             spec=spec,
             default_reply_topic=settings.reply_topic,
             reply_allow_list=settings.reply_allow_list,
-            limits=Limits(max_payload_bytes=settings.max_payload_bytes),
+            limits=limits,
+            lane=RequestLane.for_inputs(spec.inputs, spec.config.max_batch_size, limits),
         )
         self._output_names = tuple(t.name for t in spec.outputs)
         self._metrics = WorkerMetrics(settings.model, settings.version)
@@ -289,25 +290,24 @@ class WorkerService:
                 if isinstance(result, Exception):
                     rejected.append(_inference_failed(call.jobs[lo], result))
                     continue
-                outputs = [(name, datatype_of(array), array) for name, array in result.items()]
                 part = call.jobs[lo:hi]
-                for job, (start, stop) in zip(part, row_bounds([j.rows for j in part]), strict=True):
-                    queue_s = call.started - fetched_at[id(job)]
-                    queued.append(queue_s)
-                    if job.meta.shadow:
-                        shadowed += 1
-                        continue
-                    response = InferenceResponse(
-                        model_name=settings.model,
-                        model_version=settings.version,
-                        id=job.request.id or job.correlation_id,
-                        outputs=tuple(
-                            Tensor(name, dt, (stop - start, *array.shape[1:]), array[start:stop])
-                            for name, dt, array in outputs
-                        ),
+                waits = [call.started - fetched_at[id(job)] for job in part]
+                queued.extend(waits)
+                served = [i for i, job in enumerate(part) if not job.meta.shadow]
+                shadowed += len(part) - len(served)
+                bounds = row_bounds([job.rows for job in part])
+                out.extend(
+                    segment_replies(
+                        [part[i] for i in served],
+                        [bounds[i] for i in served],
+                        result,
+                        model=settings.model,
+                        version=settings.version,
+                        queue_ms=[waits[i] * 1000 for i in served],
+                        shared=shared,
                     )
-                    out.append(reply_record(job, response, queue_s * 1000, shared))
-                    answered += 1
+                )
+                answered += len(served)
         metrics.queued(queued)
         for rej in rejected:
             if rej.shadow:

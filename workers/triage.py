@@ -14,6 +14,7 @@ from inferq.deadletter import Rejected
 from inferq.transport import Record
 from schemas.codec import Limits, decode_record_request
 from schemas.errors import ErrorCode, SchemaError
+from schemas.fast_codec import RequestLane
 from schemas.headers import RequestMeta, parse_meta
 from schemas.messages import InferenceRequest
 from schemas.topics import reply_allowed
@@ -47,6 +48,8 @@ class TriageRules:
     default_reply_topic: str
     reply_allow_list: Collection[str]
     limits: Limits
+    # The fast lane for the model's usual request form (None: every request takes the general decoder).
+    lane: RequestLane | None = None
     # Memo of `check_request` by tensor signature: the check is a pure function of
     # (names, datatypes, shapes, outputs), and a stream repeats a handful of them.
     fits: dict[Hashable, tuple[Hashable, SchemaError | None]] = field(default_factory=dict, compare=False)
@@ -67,7 +70,7 @@ def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  
     if record.value is None:
         return Rejected(record, reply_to, cid, cid, ErrorCode.INVALID_REQUEST, "record has no value", shadow)
     try:
-        request = decode_record_request(record.value, meta, rules.limits)
+        request, key, misfit = _decode(record.value, meta, rules)
     except SchemaError as exc:
         code, message = _forbidden(requested) if forbidden else (exc.code, exc.message)
         # The body's id, when it was readable, names the request in the error reply.
@@ -77,9 +80,8 @@ def triage(record: Record, rules: TriageRules, now_ms: int) -> Job | Rejected:  
     request_id = request.id or cid
     if forbidden:
         return Rejected(record, reply_to, cid, request_id, *_forbidden(requested), shadow)
-    key, error = _fits(rules, request)
-    if error is not None:
-        return Rejected(record, reply_to, cid, request_id, error.code, error.message, shadow)
+    if misfit is not None:
+        return Rejected(record, reply_to, cid, request_id, misfit.code, misfit.message, shadow)
     if meta.deadline_ms is not None and now_ms > meta.deadline_ms:
         message = f"deadline {meta.deadline_ms} passed before inference (now {now_ms})"
         return Rejected(record, reply_to, cid, request_id, ErrorCode.DEADLINE_EXCEEDED, message, shadow)
@@ -100,6 +102,22 @@ def stack_key(request: InferenceRequest) -> Hashable:
     """Requests with equal keys can be concatenated along the batch dimension into one call."""
     inputs = tuple(sorted((t.name, t.datatype, t.shape[1:]) for t in request.inputs))
     return (inputs, request.outputs)
+
+
+def _decode(
+    body: bytes, meta: RequestMeta, rules: TriageRules
+) -> tuple[InferenceRequest, Hashable, SchemaError | None]:
+    """The request, its stack key and why it does not fit the model (None: it fits).
+
+    Raises SchemaError for a body that is not a valid request.
+    """
+    lane = rules.lane
+    request = None if lane is None else lane.decode(body, meta)
+    if lane is not None and request is not None:
+        return request, lane.stack_key, None  # the lane takes only requests that fit
+    request = decode_record_request(body, meta, rules.limits)
+    key, misfit = _fits(rules, request)
+    return request, key, misfit
 
 
 def _fits(rules: TriageRules, request: InferenceRequest) -> tuple[Hashable, SchemaError | None]:
