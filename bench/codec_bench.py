@@ -5,7 +5,9 @@ Run: `.venv/bin/python -m bench.codec_bench [--repeat N]`. Prints CPU µs per re
 for the bench workloads' payloads, JSON and binary. `floor` is bare orjson in the same
 run: parse the request body and render an equivalent reply dict, no validation, no
 numpy; `x floor` is the codec's cost as a multiple of it. A second table compares the
-two ways of rendering numeric outputs as JSON (orjson's numpy support vs `.tolist()`).
+two ways of rendering numeric outputs as JSON (orjson's numpy support vs `.tolist()`). A third compares the
+general codec with the worker's fast lane (`schemas.fast_codec`) on the JSON forms: decode
+one request, and render the replies of one onnxruntime call of `CALL_ROWS` rows.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from schemas.codec import decode_request, encode_request, encode_response
+from schemas.codec import Limits, decode_request, encode_request, encode_response
+from schemas.fast_codec import RequestLane, render_responses
+from schemas.headers import parse_meta
 from schemas.messages import InferenceRequest, InferenceResponse
-from schemas.tensors import Datatype, Tensor
+from schemas.model_config import TensorSpec
+from schemas.tensors import Datatype, Tensor, datatype_of
 
 RUN = 1000
+CALL_ROWS = 64
 TICKET = "My invoice for March was charged twice and the refund never arrived, please help"
 
 
@@ -114,6 +120,23 @@ def render_strategies(case: Case, repeat: int) -> tuple[float, float]:
     return numpy_us, tolist_us
 
 
+def lane_us(case: Case, repeat: int) -> tuple[float, float]:
+    """(fast-lane decode µs per request, fast-lane render µs per reply in a call of CALL_ROWS rows)."""
+    (tensor,) = case.request.inputs
+    spec = TensorSpec(tensor.name, tensor.datatype, (-1, *tensor.shape[1:]))
+    lane = RequestLane.for_inputs((spec,), CALL_ROWS, Limits())
+    assert lane is not None
+    body, meta = encode_request(case.request).body, parse_meta(())
+    decode = best_us(lambda: lane.decode(body, meta), repeat)
+    outputs = [
+        (t.name, datatype_of(t.data), np.repeat(t.data, CALL_ROWS, axis=0)) for t in case.response.outputs
+    ]
+    ids = [f"req-{i}" for i in range(CALL_ROWS)]
+    bounds = [(i, i + 1) for i in range(CALL_ROWS)]
+    render = best_us(lambda: render_responses("m", "1", ids, outputs, bounds), max(1, repeat // 10))
+    return decode, render / CALL_ROWS
+
+
 def main() -> None:
     """Print the tables."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -136,6 +159,12 @@ def main() -> None:
     for case in cases():
         numpy_us, tolist_us = render_strategies(case, repeat)
         print(f"{case.name:<20}{numpy_us:>14.2f}{tolist_us:>9.2f}")
+    print(f"\ngeneral codec vs fast lane, JSON (CPU µs per request; replies of a {CALL_ROWS}-row call)")
+    print(f"{'payload':<20}" + "".join(f"{name:>10}" for name in ("decode", "lane", "encode", "render")))
+    for case in cases():
+        decode_us, encode_us = measure(case, binary=False, repeat=repeat)
+        fast_decode, fast_render = lane_us(case, repeat)
+        print(f"{case.name:<20}{decode_us:>10.2f}{fast_decode:>10.2f}{encode_us:>10.2f}{fast_render:>10.2f}")
 
 
 if __name__ == "__main__":
