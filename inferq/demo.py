@@ -53,14 +53,24 @@ class Outcome:
     seconds: float = 0.0
 
 
+def _not_retried(record: logging.LogRecord) -> bool:
+    """False for a log line about a Kafka error that aiokafka retries (`retriable`)."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not any(getattr(arg, "retriable", False) for arg in args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="python -m inferq.demo", description=__doc__)
     parser.add_argument("--tickets", type=int, default=3000)
     parser.add_argument("--events", type=int, default=6000)
     args = parser.parse_args(argv)
-    # aiokafka warns while a just-created topic elects its leaders; the demo's screen is for the summary.
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    # aiokafka logs (at ERROR) the errors it retries itself, e.g. NotLeaderForPartition while a
+    # just-created reply topic loads its leaders; the demo's screen is for the summary.
+    kafka_log = logging.StreamHandler()
+    kafka_log.addFilter(_not_retried)  # a handler's filter sees its children's records too
+    logging.getLogger("aiokafka").addHandler(kafka_log)
+    logging.getLogger("aiokafka").propagate = False
     work = Path(tempfile.mkdtemp(prefix="inferq-demo-"))
     bootstrap, started_kafka = _kafka_up(work)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
