@@ -36,6 +36,23 @@ POOL = ("Thread.run (threading.py:982)", "_worker (concurrent/futures/thread.py:
         (PUBLISH, "split outputs, build responses"),
         (
             (
+                *PUBLISH,
+                "segment_replies (workers/replies.py:60)",
+                "render_responses (schemas/fast_codec.py:130)",
+            ),
+            "encode reply (codec)",
+        ),
+        (
+            (
+                *LOOP,
+                "triage (workers/triage.py:73)",
+                "RequestLane.decode (schemas/fast_codec.py:60)",
+                "RequestLane._tensor (schemas/fast_codec.py:80)",
+            ),
+            "decode request (codec)",
+        ),
+        (
+            (
                 *POOL,
                 "WorkerService._infer (workers/service.py:240)",
                 "InferenceSession.run (onnxruntime/capi/x.py:220)",
