@@ -58,26 +58,25 @@ class RequestLane:
 
     def decode(self, body: bytes, meta: RequestMeta) -> InferenceRequest | None:
         """The request, when `body` has the lane's form and fits the model; None otherwise."""
-        if meta.header_length is not None or (meta.content_type not in (None, CONTENT_TYPE_JSON)):
-            return None
-        if len(body) > self.limits.max_payload_bytes:
+        framed = meta.header_length is not None or meta.content_type not in (None, CONTENT_TYPE_JSON)
+        if framed or len(body) > self.limits.max_payload_bytes:
             return None
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        tensor = self._tensor(doc)
-        if tensor is None:
-            return None
-        request_id = doc.get("id")
-        return InferenceRequest("" if request_id is None else request_id, (tensor,))
-
-    def _tensor(self, doc: object) -> Tensor | None:  # noqa: PLR0911 - each return is one form left to the general decoder
         if type(doc) is not dict or not doc.keys() <= _REQUEST_KEYS:
             return None
         request_id = doc.get("id")
-        inputs = doc.get("inputs")
-        if (request_id is not None and type(request_id) is not str) or type(inputs) is not list:
+        if request_id is not None and type(request_id) is not str:
+            return None
+        tensor = self._tensor(doc.get("inputs"))
+        if tensor is None:
+            return None
+        return InferenceRequest("" if request_id is None else request_id, (tensor,))
+
+    def _tensor(self, inputs: object) -> Tensor | None:  # noqa: PLR0911 - each return is one form left to the general decoder
+        if type(inputs) is not list:
             return None
         tensor = inputs[0] if len(inputs) == 1 else None
         if type(tensor) is not dict or tensor.keys() != _TENSOR_KEYS:

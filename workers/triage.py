@@ -111,10 +111,10 @@ def _decode(
 
     Raises SchemaError for a body that is not a valid request.
     """
-    lane = rules.lane
-    request = None if lane is None else lane.decode(body, meta)
-    if lane is not None and request is not None:
-        return request, lane.stack_key, None  # the lane takes only requests that fit
+    if rules.lane is not None:
+        fast = rules.lane.decode(body, meta)
+        if fast is not None:
+            return fast, rules.lane.stack_key, None  # the lane takes only requests that fit
     request = decode_record_request(body, meta, rules.limits)
     key, misfit = _fits(rules, request)
     return request, key, misfit
